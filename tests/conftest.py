@@ -1,0 +1,45 @@
+"""Shared test setup.
+
+The repo root is the custom-node folder (a package whose __init__ imports ComfyUI), so tests
+import the pack as ``rewind.<subpackage>`` through an alias that does not run the root
+``__init__``: unit tests of ``samplers/``, ``schedules/``, ``coherence/`` and ``video_io/``
+need no ComfyUI at all.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+_alias = types.ModuleType("rewind")
+_alias.__path__ = [str(ROOT)]
+sys.modules.setdefault("rewind", _alias)
+
+
+def comfyui_path() -> Path:
+    """The ComfyUI tree under test: $COMFYUI_PATH, else the pinned copy scripts/setup_env.sh made."""
+    path = Path(os.environ.get("COMFYUI_PATH") or ROOT / ".cache" / "comfyui-0.3.75")
+    if not (path / "main.py").is_file():
+        raise RuntimeError(
+            f"No ComfyUI at {path}: run `make test` (it provisions one) or set COMFYUI_PATH to a ComfyUI checkout."
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def comfy():
+    """Imports the real ComfyUI in-process, on the CPU, and returns its path."""
+    path = comfyui_path()
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+    from comfy.cli_args import args
+
+    args.cpu = True
+    import comfy.model_management  # noqa: F401  (reads args.cpu at import)
+
+    return path
