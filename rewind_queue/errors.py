@@ -1,0 +1,97 @@
+"""Readable reports of ComfyUI's validation and execution errors.
+
+``/prompt`` rejects a workflow with ``node_errors`` keyed by node id; a missing model shows up
+there as ``value_not_in_list`` on a loader's file input, which deserves a message saying which
+file, which models folder and where to get it.
+"""
+from __future__ import annotations
+
+MODEL_FOLDERS = {
+    ("CheckpointLoaderSimple", "ckpt_name"): "checkpoints",
+    ("ImageOnlyCheckpointLoader", "ckpt_name"): "checkpoints",
+    ("UNETLoader", "unet_name"): "diffusion_models",
+    ("VAELoader", "vae_name"): "vae",
+    ("CLIPLoader", "clip_name"): "text_encoders",
+    ("DualCLIPLoader", "clip_name1"): "text_encoders",
+    ("DualCLIPLoader", "clip_name2"): "text_encoders",
+    ("CLIPVisionLoader", "clip_name"): "clip_vision",
+    ("ControlNetLoader", "control_net_name"): "controlnet",
+    ("DiffControlNetLoader", "control_net_name"): "controlnet",
+    ("LoraLoader", "lora_name"): "loras",
+    ("LoraLoaderModelOnly", "lora_name"): "loras",
+    ("UpscaleModelLoader", "model_name"): "upscale_models",
+    ("ADE_LoadAnimateDiffModel", "model_name"): "animatediff_models",
+    ("ADE_AnimateDiffLoaderGen1", "model_name"): "animatediff_models",
+}
+
+# Where the models the example workflows use are published.
+MODEL_SOURCES = {
+    "wan2.1_t2v_1.3B": "https://huggingface.co/Comfy-Org/Wan_2.1_ComfyUI_repackaged (split_files/diffusion_models)",
+    "wan_2.1_vae": "https://huggingface.co/Comfy-Org/Wan_2.1_ComfyUI_repackaged (split_files/vae)",
+    "umt5_xxl": "https://huggingface.co/Comfy-Org/Wan_2.1_ComfyUI_repackaged (split_files/text_encoders)",
+    "v1-5-pruned-emaonly": "https://huggingface.co/Comfy-Org/stable-diffusion-v1-5-archive",
+    "sd_xl_base_1.0": "https://huggingface.co/stabilityai/stable-diffusion-xl-base-1.0",
+    "mm_sd_v15_v2": "https://huggingface.co/guoyww/animatediff",
+    "hsxl_temporal_layers": "https://huggingface.co/hotshotco/Hotshot-XL",
+    "control_v11p_sd15": "https://huggingface.co/comfyanonymous/ControlNet-v1-1_fp16_safetensors",
+}
+
+
+def model_source(filename: str, known_urls: dict[str, str] | None = None) -> str:
+    if known_urls and filename in known_urls:
+        return known_urls[filename]
+    for stem, source in MODEL_SOURCES.items():
+        if filename.startswith(stem):
+            return source
+    return "the model's download page (see the workflow's notes)"
+
+
+def missing_model_message(class_type: str, error: dict, known_urls: dict[str, str] | None = None) -> str | None:
+    """A "download X into models/Y" message when the error is a loader missing its file."""
+    extra = error.get("extra_info") or {}
+    folder = MODEL_FOLDERS.get((class_type, extra.get("input_name")))
+    if error.get("type") != "value_not_in_list" or folder is None:
+        return None
+    filename = extra.get("received_value")
+    return (
+        f"missing model file {filename!r}: put it in ComfyUI's models/{folder}/ folder "
+        f"(get it from {model_source(str(filename), known_urls)}) and run again"
+    )
+
+
+def format_node_error(node_id: str, class_type: str, error: dict, known_urls=None) -> str:
+    extra = error.get("extra_info") or {}
+    where = f"node {node_id} ({class_type})"
+    if extra.get("input_name"):
+        where += f", input '{extra['input_name']}'"
+    message = missing_model_message(class_type, error, known_urls)
+    if message is None:
+        message = error.get("message", "error")
+        if error.get("details"):
+            message += f": {error['details']}"
+    return f"{where}: {message}"
+
+
+def format_prompt_rejection(body: dict, known_urls: dict[str, str] | None = None) -> str:
+    """The text for a 400 from ``/prompt``: the overall error, then one line per node error."""
+    error = body.get("error") or {}
+    lines = [f"ComfyUI rejected the workflow: {error.get('message', 'invalid prompt')}"]
+    if error.get("details"):
+        lines[0] += f" ({error['details']})"
+    for node_id, report in (body.get("node_errors") or {}).items():
+        for node_error in report.get("errors", []):
+            lines.append("  " + format_node_error(node_id, report.get("class_type", "?"), node_error, known_urls))
+    return "\n".join(lines)
+
+
+def format_execution_error(data: dict) -> str:
+    """The text for an ``execution_error`` message (from /ws or the history's status messages)."""
+    lines = [
+        f"ComfyUI failed while running node {data.get('node_id')} ({data.get('node_type')}): "
+        f"{data.get('exception_type', 'error')}: {str(data.get('exception_message', '')).strip()}"
+    ]
+    traceback = data.get("traceback") or []
+    if traceback:
+        lines.append("  last frames of the server traceback:")
+        lines += ["    " + line.rstrip() for line in "".join(traceback).splitlines()[-6:]]
+    return "\n".join(lines)
