@@ -1,0 +1,265 @@
+"""Streaming decode: ffmpeg does rate change, frame selection, resize and the YUV->RGB conversion
+(with the file's own colour matrix and range, stated explicitly), and hands over one uint8 RGB
+frame at a time through a pipe, so only the requested output ever sits in memory."""
+from __future__ import annotations
+
+import math
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+from .ffmpeg import VideoIOError, ffmpeg_path, run_ffmpeg, stderr_tail
+from .probe import SCALE_MATRICES, VideoProbe
+
+
+@dataclass(frozen=True)
+class ModelPreset:
+    size_multiple: int  # width and height are rounded to this
+    fps: float  # 0: keep the source rate unless force_rate says otherwise
+    frame_group: int  # frame counts become k * frame_group + 1 (1: any count)
+
+
+MODEL_PRESETS = {
+    "none": ModelPreset(1, 0.0, 1),
+    "SD1.5 (8 px)": ModelPreset(8, 0.0, 1),
+    "SDXL (8 px)": ModelPreset(8, 0.0, 1),
+    "AnimateDiff (8 px, 8 fps)": ModelPreset(8, 8.0, 1),
+    "Wan2.1 (16 fps, 4n+1 frames, 16 px)": ModelPreset(16, 16.0, 4),
+}
+RESIZE_MODES = ("crop", "pad", "stretch")
+FIT_HEADROOM = 0.8  # leave a fifth of free RAM to everything else in the workflow
+
+
+@dataclass(frozen=True)
+class LoadRequest:
+    force_rate: float = 0.0
+    custom_width: int = 0
+    custom_height: int = 0
+    frame_load_cap: int = 0
+    skip_first_frames: int = 0
+    select_every_nth: int = 1
+    model_preset: str = "none"
+    resize_mode: str = "crop"
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    """Everything decided before decoding starts."""
+
+    source: VideoProbe
+    rate: float  # frame rate after force_rate/preset, before select_every_nth
+    width: int
+    height: int
+    expected_frames: int  # exact when the rate is unchanged, else ffmpeg's rounding may add one
+    exact: bool
+    frame_limit: int | None  # ffmpeg stops after this many frames
+    frame_group: int
+    resize_mode: str
+    skip_first_frames: int
+    select_every_nth: int
+
+    @property
+    def fps(self) -> float:
+        """Playback rate of the loaded frames: every nth frame kept means 1/n the rate."""
+        return self.rate / self.select_every_nth
+
+    @property
+    def start_time(self) -> float:
+        return self.skip_first_frames / self.rate
+
+
+def round_to_multiple(value: float, multiple: int) -> int:
+    return max(multiple, int(round(value / multiple)) * multiple)
+
+
+def target_size(source_w: int, source_h: int, custom_w: int, custom_h: int, multiple: int) -> tuple[int, int]:
+    """Output size: custom sizes win, a 0 side follows the source aspect, both snap to the multiple."""
+    if custom_w and not custom_h:
+        custom_h = source_h * custom_w / source_w
+    elif custom_h and not custom_w:
+        custom_w = source_w * custom_h / source_h
+    width, height = (custom_w, custom_h) if custom_w else (source_w, source_h)
+    return round_to_multiple(width, multiple), round_to_multiple(height, multiple)
+
+
+def frames_after_selection(available: int, skip: int, nth: int, cap: int, group: int) -> int:
+    """How many frames a request yields from `available` frames, counts trimmed to k*group+1."""
+    count = max(0, math.ceil((available - skip) / nth))
+    if cap:
+        count = min(count, cap)
+    return trim_to_group(count, group)
+
+
+def trim_to_group(count: int, group: int) -> int:
+    return count if group <= 1 or count == 0 else ((count - 1) // group) * group + 1
+
+
+def plan_load(source: VideoProbe, request: LoadRequest) -> LoadPlan:
+    """Validates a request against the file and fixes sizes, rate and frame count."""
+    if request.model_preset not in MODEL_PRESETS:
+        raise VideoIOError(f"unknown model_preset {request.model_preset!r}; choose one of {list(MODEL_PRESETS)}.")
+    if request.resize_mode not in RESIZE_MODES:
+        raise VideoIOError(f"unknown resize_mode {request.resize_mode!r}; choose one of {list(RESIZE_MODES)}.")
+    if request.select_every_nth < 1:
+        raise VideoIOError("select_every_nth must be 1 or more (1 keeps every frame).")
+    preset = MODEL_PRESETS[request.model_preset]
+    rate = request.force_rate or preset.fps or source.fps
+    exact = math.isclose(rate, source.fps, rel_tol=1e-6)
+    available = source.frame_count if exact else math.floor(source.duration * rate + 0.5)
+    width, height = target_size(source.width, source.height, request.custom_width, request.custom_height, preset.size_multiple)
+    expected = frames_after_selection(available, request.skip_first_frames, request.select_every_nth,
+                                      request.frame_load_cap, preset.frame_group)
+    if expected == 0:
+        raise VideoIOError(
+            f"no frames selected from {source.path!r}: it has {available} frames at {rate:g} fps, and "
+            f"skip_first_frames={request.skip_first_frames}, select_every_nth={request.select_every_nth}, "
+            f"frame_load_cap={request.frame_load_cap} leave none. Lower skip_first_frames below {available}."
+        )
+    return LoadPlan(source=source, rate=rate, width=width, height=height, expected_frames=expected, exact=exact,
+                    frame_limit=expected if exact else (request.frame_load_cap or None),
+                    frame_group=preset.frame_group, resize_mode=request.resize_mode,
+                    skip_first_frames=request.skip_first_frames, select_every_nth=request.select_every_nth)
+
+
+def frames_that_fit(width: int, height: int, available_bytes: int, bytes_per_value: int = 4) -> int:
+    return int(available_bytes * FIT_HEADROOM) // (width * height * 3 * bytes_per_value)
+
+
+def check_memory(plan: LoadPlan, available_bytes: int, bytes_per_value: int = 4) -> None:
+    """Refuses up front a load whose IMAGE tensor would not fit, instead of swapping or being OOM-killed."""
+    fit = frames_that_fit(plan.width, plan.height, available_bytes, bytes_per_value)
+    if plan.expected_frames <= fit:
+        return
+    need_gb = plan.expected_frames * plan.width * plan.height * 3 * bytes_per_value / 1e9
+    raise VideoIOError(
+        f"{plan.source.path!r}: {plan.expected_frames} frames at {plan.width}x{plan.height} need {need_gb:.1f} GB as a "
+        f"float32 IMAGE but only {available_bytes / 1e9:.1f} GB of RAM is free; about {fit} frames fit. "
+        f"Set frame_load_cap to {fit} or less, raise select_every_nth, lower custom_width/custom_height, "
+        "or connect a vae to encode straight to latents."
+    )
+
+
+def input_colour(source: VideoProbe) -> tuple[str, str]:
+    """(matrix, range) the file was encoded with. Untagged video is read as bt709 like browsers do,
+    so what loads matches what the ComfyUI preview showed; untagged yuvj formats are full range."""
+    matrix = SCALE_MATRICES.get(source.color_matrix or "", "bt709")
+    color_range = source.color_range or ("pc" if source.pix_fmt.startswith("yuvj") else "tv")
+    return matrix, color_range
+
+
+def resize_filters(plan: LoadPlan, colour_options: str) -> list[str]:
+    """Scale (with the colour conversion folded in) plus crop/pad when the aspect ratio changes."""
+    size = f"w={plan.width}:h={plan.height}"
+    if plan.resize_mode == "crop":
+        return [f"scale={size}:force_original_aspect_ratio=increase:{colour_options}", f"crop={plan.width}:{plan.height}"]
+    if plan.resize_mode == "pad":
+        return [f"scale={size}:force_original_aspect_ratio=decrease:{colour_options}",
+                f"pad={plan.width}:{plan.height}:(ow-iw)/2:(oh-ih)/2"]
+    return [f"scale={size}:{colour_options}"]
+
+
+def decode_filters(plan: LoadPlan) -> str:
+    matrix, color_range = input_colour(plan.source)
+    colour = f"in_color_matrix={matrix}:in_range={color_range}:out_range=pc:flags=accurate_rnd+full_chroma_int"
+    chain = [] if plan.exact else [f"fps={plan.rate:.6f}"]
+    if plan.skip_first_frames or plan.select_every_nth > 1:
+        skip, nth = plan.skip_first_frames, plan.select_every_nth
+        chain.append(f"select='gte(n\\,{skip})*not(mod(n-{skip}\\,{nth}))'")
+    return ",".join([*chain, *resize_filters(plan, colour), "format=rgb24"])
+
+
+def decode_command(plan: LoadPlan) -> list[str]:
+    frame_cap = ["-frames:v", str(plan.frame_limit)] if plan.frame_limit else []
+    return [ffmpeg_path(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", plan.source.path,
+            "-map", "0:v:0", "-vf", decode_filters(plan), "-fps_mode", "passthrough", *frame_cap,
+            "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
+
+
+def _read_exactly(stream, size: int) -> bytearray | None:
+    buffer = bytearray(size)
+    view, filled = memoryview(buffer), 0
+    while filled < size:
+        got = stream.readinto(view[filled:])
+        if not got:
+            return None
+        filled += got
+    return buffer
+
+
+def trim_stream(frames: Iterator[np.ndarray], group: int) -> Iterator[np.ndarray]:
+    """Passes frames on in whole groups so the count always ends at k*group+1, holding back at
+    most group-1 frames (the stream's length is unknown until ffmpeg stops)."""
+    pending = []
+    for index, frame in enumerate(frames):
+        pending.append(frame)
+        if index % group == 0:
+            yield from pending
+            pending.clear()
+
+
+def _raw_frames(plan: LoadPlan) -> Iterator[np.ndarray]:
+    frame_bytes = plan.width * plan.height * 3
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(decode_command(plan), stdout=subprocess.PIPE, stderr=log, bufsize=0)
+        yielded = 0
+        try:
+            while (raw := _read_exactly(process.stdout, frame_bytes)) is not None:
+                yielded += 1
+                yield np.frombuffer(raw, dtype=np.uint8).reshape(plan.height, plan.width, 3)
+        finally:
+            process.stdout.close()
+            if process.poll() is None:  # the consumer stopped early
+                process.kill()
+            returncode = process.wait()
+        if yielded == 0:
+            log.seek(0)
+            raise VideoIOError(f"ffmpeg decoded no frames from {plan.source.path!r} (exit {returncode}): "
+                               f"{stderr_tail(log.read())}")
+
+
+def stream_frames(plan: LoadPlan) -> Iterator[np.ndarray]:
+    """Yields the planned frames as (H, W, 3) uint8 RGB, one at a time, in counts of k*group+1."""
+    return trim_stream(_raw_frames(plan), plan.frame_group)
+
+
+def load_frames(plan: LoadPlan) -> np.ndarray:
+    """The whole request as one float32 (N, H, W, 3) array in [0, 1], filled frame by frame so the
+    only full-size allocation is the result itself."""
+    capacity = plan.expected_frames if plan.exact else plan.expected_frames + plan.frame_group
+    frames = np.empty((capacity, plan.height, plan.width, 3), dtype=np.float32)
+    count = 0
+    for frame in stream_frames(plan):
+        if count == len(frames):  # ffmpeg's fps rounding gave more than estimated: grow once
+            frames = np.concatenate([frames, np.empty_like(frames[: plan.frame_group + 1])])
+        np.divide(frame, 255.0, out=frames[count], dtype=np.float32)
+        count += 1
+    return frames[:count]
+
+
+def load_audio(plan: LoadPlan, frame_count: int) -> tuple[np.ndarray, int] | None:
+    """The audio under the loaded frames as float32 (channels, samples) and its sample rate;
+    None when the file has no audio track."""
+    source = plan.source
+    if not source.audio_channels:
+        return None
+    span = frame_count * plan.select_every_nth / plan.rate
+    done = run_ffmpeg(["-ss", f"{plan.start_time:.6f}", "-t", f"{span:.6f}", "-i", source.path, "-map", "0:a:0",
+                       "-f", "f32le", "-ac", str(source.audio_channels), "-ar", str(source.audio_sample_rate), "-"])
+    if done.returncode != 0:
+        raise VideoIOError(f"cannot decode the audio of {source.path!r}: {stderr_tail(done.stderr)}")
+    samples = np.frombuffer(done.stdout, dtype=np.float32).reshape(-1, source.audio_channels)
+    return np.ascontiguousarray(samples.T), source.audio_sample_rate
+
+
+def video_info(plan: LoadPlan, frame_count: int) -> dict:
+    """Source and loaded properties side by side, for downstream nodes (e.g. a Combine at the same rate)."""
+    source = plan.source
+    return {
+        "source_fps": source.fps, "source_frame_count": source.frame_count, "source_duration": source.duration,
+        "source_width": source.width, "source_height": source.height,
+        "loaded_fps": plan.fps, "loaded_frame_count": frame_count, "loaded_duration": frame_count / plan.fps,
+        "loaded_width": plan.width, "loaded_height": plan.height,
+    }

@@ -1,0 +1,201 @@
+"""Streaming encode: uint8 RGB frames go to ffmpeg's stdin one at a time (the caller converts
+each frame as it is asked for, so no uint8 copy of the whole clip ever exists), with audio muxed
+in the same pass and the workflow embedded in the container."""
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import cv2
+import numpy as np
+
+from . import metadata as meta
+from .ffmpeg import VideoIOError, ffmpeg_path, stderr_tail
+
+BT709_TAGS = ("-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv")
+
+
+@dataclass(frozen=True)
+class FormatSpec:
+    extension: str
+    codec_args: tuple[str, ...]
+    pix_fmts: tuple[str, ...]  # the first is the default
+    colour_matrix: str | None  # YUV formats: the matrix written (and tagged); None for RGB/palette output
+    crf_max: int | None  # None: the codec has no crf
+    audio_codec: str | None  # None: the container cannot carry audio
+    loops: bool = False  # gif/webp: honours loop_count
+    extra_args: tuple[str, ...] = field(default=())
+
+
+FORMATS = {
+    "image/gif": FormatSpec("gif", ("-c:v", "gif"), ("pal8",), None, None, None, loops=True),
+    "image/webp": FormatSpec("webp", ("-c:v", "libwebp_anim", "-lossless", "0"), ("yuv420p",), "bt601", 100, None, loops=True),
+    "video/h264-mp4": FormatSpec("mp4", ("-c:v", "libx264", "-preset", "medium"), ("yuv420p", "yuv444p", "yuv420p10le"),
+                                 "bt709", 51, "aac", extra_args=("-movflags", "+faststart+use_metadata_tags")),
+    "video/h265-mp4": FormatSpec("mp4", ("-c:v", "libx265", "-tag:v", "hvc1", "-x265-params", "log-level=error"),
+                                 ("yuv420p", "yuv444p", "yuv420p10le"), "bt709", 51, "aac",
+                                 extra_args=("-movflags", "+faststart+use_metadata_tags")),
+    "video/webm": FormatSpec("webm", ("-c:v", "libvpx-vp9", "-b:v", "0", "-row-mt", "1"),
+                             ("yuv420p", "yuv444p", "yuv420p10le"), "bt709", 63, "libopus"),
+    "video/ProRes": FormatSpec("mov", ("-c:v", "prores_ks"), ("yuv422p10le", "yuv444p10le"), "bt709", None, "pcm_s16le",
+                               extra_args=("-movflags", "+faststart+use_metadata_tags")),
+    "image/png-sequence": FormatSpec("png", (), ("rgb24",), None, None, None),
+}
+PIX_FMT_CHOICES = ("auto", *dict.fromkeys(p for spec in FORMATS.values() for p in spec.pix_fmts))
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    format: str = "video/h264-mp4"
+    frame_rate: float = 8.0
+    crf: int = 19
+    pix_fmt: str = "auto"
+    loop_count: int = 0  # gif/webp: 0 loops forever
+
+
+def format_spec(name: str) -> FormatSpec:
+    if name not in FORMATS:
+        raise VideoIOError(f"unknown format {name!r}; choose one of {list(FORMATS)}.")
+    return FORMATS[name]
+
+
+def resolve_pix_fmt(options: EncodeOptions) -> str:
+    """The pixel format to write: 'auto' picks the format's default; others must suit the format."""
+    spec = format_spec(options.format)
+    if options.pix_fmt == "auto":
+        return spec.pix_fmts[0]
+    if options.pix_fmt not in spec.pix_fmts:
+        raise VideoIOError(f"pix_fmt {options.pix_fmt!r} does not work with {options.format}; "
+                           f"choose 'auto' or one of {list(spec.pix_fmts)}.")
+    return options.pix_fmt
+
+
+def pingpong_order(count: int) -> list[int]:
+    """Frame indices forward then back without repeating either end: 2N-2 frames (N for N < 2)."""
+    return list(range(count)) + list(range(count - 2, 0, -1))
+
+
+def video_filter(spec: FormatSpec, pix_fmt: str) -> str:
+    if spec.extension == "gif":  # a palette per frame: constant memory, unlike a two-pass global palette
+        return "split[a][b];[a]palettegen=stats_mode=single[p];[b][p]paletteuse=new=1"
+    even = "pad=ceil(iw/2)*2:ceil(ih/2)*2"  # chroma subsampling needs even sizes: pad, never fail
+    scale = f"scale=out_color_matrix={spec.colour_matrix}:out_range=tv:flags=accurate_rnd+full_chroma_int"
+    tags = f"setparams=colorspace={spec.colour_matrix}:color_primaries={spec.colour_matrix}:color_trc={spec.colour_matrix}:range=tv"
+    return ",".join([even, scale, f"format={pix_fmt}", tags if spec.colour_matrix == "bt709" else "null"])
+
+
+def quality_args(spec: FormatSpec, options: EncodeOptions, pix_fmt: str) -> list[str]:
+    if spec.crf_max is not None and not 0 <= options.crf <= spec.crf_max:
+        raise VideoIOError(f"crf {options.crf} is out of range for {options.format}: use 0 to {spec.crf_max} (lower is better quality).")
+    if spec.extension == "webp":
+        return ["-quality", str(100 - options.crf)]
+    if spec.extension == "mov":
+        return ["-profile:v", "4" if pix_fmt.startswith("yuv444") else "3"]
+    return ["-crf", str(options.crf)] if spec.crf_max is not None else []
+
+
+def encode_command(spec: FormatSpec, options: EncodeOptions, width: int, height: int, path: str,
+                   audio_input: tuple[str, int, int] | None, metadata_file: str | None) -> list[str]:
+    pix_fmt = resolve_pix_fmt(options)
+    command = [ffmpeg_path(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+               "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-framerate", repr(float(options.frame_rate)),
+               "-i", "-"]
+    maps = ["-map", "0:v"]
+    if audio_input:
+        audio_path, sample_rate, channels = audio_input
+        command += ["-f", "f32le", "-ar", str(sample_rate), "-ac", str(channels), "-i", audio_path]
+        maps += ["-map", "1:a", "-c:a", spec.audio_codec]
+    if metadata_file:
+        command += ["-f", "ffmetadata", "-i", metadata_file]
+        maps += ["-map_metadata", str(1 + bool(audio_input))]
+    loop = ["-loop", str(options.loop_count)] if spec.loops else []
+    tags = list(BT709_TAGS) if spec.colour_matrix == "bt709" else []
+    return [*command, *maps, "-vf", video_filter(spec, pix_fmt), *spec.codec_args,
+            *quality_args(spec, options, pix_fmt), *tags, *loop, *spec.extra_args, "-fps_mode", "passthrough", path]
+
+
+def _first_and_rest(frames: Iterable[np.ndarray]) -> tuple[np.ndarray, Iterator[np.ndarray]]:
+    iterator = iter(frames)
+    first = next(iterator, None)
+    if first is None:
+        raise VideoIOError("no frames to encode: the images input is empty.")
+    return first, iterator
+
+
+def _checked(frame: np.ndarray, shape: tuple[int, ...], index: int) -> np.ndarray:
+    if frame.shape != shape or frame.dtype != np.uint8:
+        raise VideoIOError(f"frame {index} is {frame.dtype}{tuple(frame.shape)}, expected uint8{shape}: "
+                           "all frames of one video must have the same size (resize them first).")
+    return frame
+
+
+def trimmed_audio(waveform: np.ndarray, sample_rate: int, duration: float) -> np.ndarray:
+    """Audio cut to the video's length, so the file's duration stays N/fps."""
+    return waveform[:, : int(round(duration * sample_rate))]
+
+
+def encode_video(frames: Iterable[np.ndarray], path: str, options: EncodeOptions,
+                 audio: tuple[np.ndarray, int] | None = None, metadata: dict | None = None) -> int:
+    """Writes a video file from (H, W, 3) uint8 RGB frames; returns how many frames were written.
+    `audio` is (float32 (channels, samples), sample rate), already cut to length (trimmed_audio);
+    formats without audio ignore it."""
+    spec = format_spec(options.format)
+    if spec.extension == "png":
+        raise VideoIOError("image/png-sequence writes a folder of files: use write_png_sequence.")
+    first, rest = _first_and_rest(frames)
+    height, width = first.shape[:2]
+    with tempfile.TemporaryDirectory(prefix="rewind-encode-") as scratch, tempfile.TemporaryFile() as log:
+        audio_input = None
+        if audio is not None and spec.audio_codec is not None and audio[0].size:
+            audio_path = os.path.join(scratch, "audio.f32")
+            audio_input = (audio_path, audio[1], audio[0].shape[0])
+            np.ascontiguousarray(audio[0].T, dtype=np.float32).tofile(audio_path)
+        metadata_file = None
+        if metadata and spec.extension not in ("gif", "webp"):
+            metadata_file = os.path.join(scratch, "metadata.txt")
+            Path(metadata_file).write_text(meta.ffmetadata_file_text(metadata), encoding="utf-8")
+        command = encode_command(spec, options, width, height, path, audio_input, metadata_file)
+        process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=log)
+        written = 0
+        try:
+            for index, frame in enumerate(itertools.chain([first], rest)):
+                process.stdin.write(memoryview(np.ascontiguousarray(_checked(frame, first.shape, index))))
+                written += 1
+        except BrokenPipeError:
+            pass
+        finally:
+            process.stdin.close()
+            returncode = process.wait()
+        if returncode != 0:
+            log.seek(0)
+            raise VideoIOError(f"ffmpeg failed writing {path!r} as {options.format}: {stderr_tail(log.read())}")
+    _embed_after_encode(spec, path, metadata)
+    return written
+
+
+def _embed_after_encode(spec: FormatSpec, path: str, metadata: dict | None) -> None:
+    """gif and webp muxers take no tags from ffmpeg: add them to the finished file."""
+    if not metadata or spec.extension not in ("gif", "webp"):
+        return
+    data = Path(path).read_bytes()
+    embed = meta.add_gif_comment if spec.extension == "gif" else meta.add_webp_exif
+    Path(path).write_bytes(embed(data, metadata))
+
+
+def write_png_sequence(frames: Iterable[np.ndarray], folder: str, metadata: dict | None = None) -> list[str]:
+    """One PNG per frame (frame_00001.png, ...), each carrying the workflow as tEXt."""
+    os.makedirs(folder, exist_ok=True)
+    first, rest = _first_and_rest(frames)
+    paths = []
+    for index, frame in enumerate(itertools.chain([first], rest)):
+        ok, png = cv2.imencode(".png", cv2.cvtColor(_checked(frame, first.shape, index), cv2.COLOR_RGB2BGR))
+        if not ok:
+            raise VideoIOError(f"could not encode frame {index} as PNG.")
+        paths.append(os.path.join(folder, f"frame_{index + 1:05d}.png"))
+        Path(paths[-1]).write_bytes(meta.add_png_text(png.tobytes(), metadata))
+    return paths

@@ -1,0 +1,116 @@
+"""Embedding the ComfyUI workflow and prompt where ComfyUI's frontend looks for them when a file
+is dropped on the canvas: mp4/mov `mdta` keys and matroska tags (written by ffmpeg from an
+ffmetadata file, so workflows larger than a command-line argument still fit), PNG tEXt chunks,
+a WebP EXIF chunk of "key:json" strings, and a GIF comment (read by other tools, not the frontend).
+Each value is the JSON text of one key of the metadata dict ({"prompt": ..., "workflow": ...})."""
+from __future__ import annotations
+
+import json
+import re
+import struct
+import zlib
+
+
+def metadata_texts(metadata: dict | None) -> dict[str, str]:
+    return {key: json.dumps(value) for key, value in (metadata or {}).items()}
+
+
+def _ffmetadata_escape(text: str) -> str:
+    for special in ("\\", "=", ";", "#", "\n"):
+        text = text.replace(special, "\\" + special)
+    return text
+
+
+def ffmetadata_file_text(metadata: dict | None) -> str:
+    """An ffmetadata file (`-i file -map_metadata N`) holding each key as a global tag."""
+    lines = [f"{_ffmetadata_escape(key)}={_ffmetadata_escape(text)}" for key, text in metadata_texts(metadata).items()]
+    return ";FFMETADATA1\n" + "\n".join(lines) + "\n"
+
+
+def parse_ffmetadata(text: str) -> dict[str, str]:
+    """Global tags from `ffmpeg -i file -f ffmetadata -` (up to the first [STREAM]/[CHAPTER])."""
+    tags = {}
+    for entry in re.findall(r"(?:\\.|[^\\\n])+", text, flags=re.S):
+        if entry.startswith("["):
+            break
+        pair = re.match(r"((?:\\.|[^\\=])*)=(.*)", entry, flags=re.S)
+        if pair and not entry.startswith(";"):
+            tags[_ffmetadata_unescape(pair.group(1))] = _ffmetadata_unescape(pair.group(2))
+    return tags
+
+
+def _ffmetadata_unescape(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text, flags=re.S)
+
+
+def png_text_chunk(key: str, text: str) -> bytes:
+    body = b"tEXt" + key.encode("latin-1") + b"\0" + text.encode("latin-1")
+    return struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+
+
+def add_png_text(png: bytes, metadata: dict | None) -> bytes:
+    """Inserts tEXt chunks before IEND (JSON is ASCII, so tEXt's latin-1 is enough)."""
+    chunks = b"".join(png_text_chunk(key, text) for key, text in metadata_texts(metadata).items())
+    iend = png.rindex(b"IEND") - 4
+    return png[:iend] + chunks + png[iend:]
+
+
+def exif_ascii_block(strings: list[str]) -> bytes:
+    """A little-endian TIFF block with one ASCII entry per string (tags 0x010F, 0x010E, ... as
+    ComfyUI's own SaveAnimatedWEBP numbers them)."""
+    values = [s.encode("utf-8") + b"\0" for s in strings]
+    tags = sorted((0x010F - index, value) for index, value in enumerate(values))
+    data_offset = 8 + 2 + 12 * len(tags) + 4
+    entries, data = b"", b""
+    for tag, value in tags:
+        entries += struct.pack("<HHII", tag, 2, len(value), data_offset + len(data))
+        data += value
+    return b"II*\0" + struct.pack("<I", 8) + struct.pack("<H", len(tags)) + entries + struct.pack("<I", 0) + data
+
+
+def add_webp_exif(webp: bytes, metadata: dict | None) -> bytes:
+    """Adds an EXIF chunk of "key:json" strings right after VP8X (whose EXIF flag it sets).
+    It goes first because the frontend walks chunks without honouring RIFF's odd-size padding."""
+    if webp[12:16] != b"VP8X":
+        raise ValueError("expected an extended (VP8X) WebP as written by libwebp_anim")
+    exif = exif_ascii_block([f"{key}:{text}" for key, text in metadata_texts(metadata).items()])
+    chunk = b"EXIF" + struct.pack("<I", len(exif)) + exif + (b"\0" if len(exif) % 2 else b"")
+    vp8x_end = 12 + 8 + struct.unpack("<I", webp[16:20])[0]
+    flags = bytes([webp[20] | 0x08])
+    body = webp[12:20] + flags + webp[21:vp8x_end] + chunk + webp[vp8x_end:]
+    return b"RIFF" + struct.pack("<I", len(body) + 4) + b"WEBP" + body
+
+
+def read_webp_exif_strings(webp: bytes) -> dict[str, str]:
+    """The "key:value" strings of a WebP's EXIF chunk, split at the first colon like the frontend does."""
+    offset = 12
+    while offset + 8 <= len(webp):
+        kind, size = webp[offset:offset + 4], struct.unpack("<I", webp[offset + 4:offset + 8])[0]
+        if kind == b"EXIF":
+            block = webp[offset + 8:offset + 8 + size]
+            count = struct.unpack("<H", block[8:10])[0]
+            found = {}
+            for index in range(count):
+                _, _, length, at = struct.unpack("<HHII", block[10 + 12 * index:22 + 12 * index])
+                key, _, value = block[at:at + length - 1].decode("utf-8").partition(":")
+                found[key] = value
+            return found
+        offset += 8 + size + (size % 2)
+    return {}
+
+
+def gif_comment_blocks(text: str) -> bytes:
+    data = text.encode("utf-8")
+    blocks = b"".join(bytes([len(piece)]) + piece for piece in (data[i:i + 255] for i in range(0, len(data), 255)))
+    return b"\x21\xfe" + blocks + b"\0"
+
+
+def add_gif_comment(gif: bytes, metadata: dict | None) -> bytes:
+    """Inserts one comment extension holding the JSON metadata right after the global colour table,
+    where readers (e.g. PIL's info["comment"]) see it without decoding frames."""
+    if not metadata:
+        return gif
+    packed = gif[10]
+    table = 3 * 2 ** ((packed & 0x07) + 1) if packed & 0x80 else 0
+    at = 13 + table
+    return gif[:at] + gif_comment_blocks(json.dumps(metadata)) + gif[at:]
