@@ -1,2 +1,254 @@
-"""Placeholder: filled in by its owner."""
-NODES = []
+"""Unsampler, resampler, schedules and SAMPLER objects: thin nodes over samplers/ and schedules/."""
+from __future__ import annotations
+
+import logging
+
+import torch
+from comfy_api.latest import io
+
+from ..samplers.loop import DEFAULT_EXACT_ITERATIONS
+from ..samplers.solvers import SOLVERS
+from ..samplers.state import LATENT_KEY, UnsampledState
+from ..schedules import ays, paths
+from . import context
+from .comfy_sampling import RewindInputError, RewindSampler, as_path, check_latent, check_schedule, model_family, run
+
+log = logging.getLogger("rewind")
+
+EXACT = "exact"
+MATCH = "match unsampler"
+UNSAMPLE_SOLVERS = [EXACT, *SOLVERS]
+RESAMPLE_SOLVERS = [MATCH, *SOLVERS]
+ContextOptions = io.Custom("REWIND_CONTEXT_OPTIONS")
+Coherence = io.Custom("REWIND_COHERENCE")
+
+
+def _model_inputs(cfg_default: float, cfg_tooltip: str) -> list:
+    return [
+        io.Model.Input("model", tooltip="The diffusion model (SD1.5, SDXL, AnimateDiff/Hotshot-patched, Wan2.1)."),
+        io.Conditioning.Input("positive", tooltip="Prompt conditioning."),
+        io.Conditioning.Input("negative", tooltip="Negative conditioning (unused at cfg 1)."),
+        io.Latent.Input("latent", tooltip="The latent to carry along the path."),
+        io.Float.Input("cfg", default=cfg_default, min=0.0, max=30.0, step=0.1, round=0.01, tooltip=cfg_tooltip),
+    ]
+
+
+def _context_input():
+    return ContextOptions.Input(
+        "context_options", optional=True,
+        tooltip="Sliding context windows (RewindContextOptions). Connect the same options to the unsampler and the "
+                "resampler: both then see identical windows.",
+    )
+
+
+def _windowed(model, options):
+    return context.apply_context_windows(model, options) if options is not None else model
+
+
+class RewindUnsampler(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="RewindUnsampler",
+            display_name="Rewind Unsampler",
+            category="Rewind/sampling",
+            description="Runs a deterministic sampler backwards, from the clean latent up to noise, so the noise keeps "
+                        "the video's motion and composition. 'exact' solves each step so that the resampler's euler "
+                        "step lands back on the input: same prompt in, the same video out.",
+            inputs=[
+                *_model_inputs(1.0, "Guidance while unsampling. Higher keeps the restyled result closer to the input; "
+                                    "1.0 skips the negative pass and is the fastest."),
+                io.Sigmas.Input("sigmas", tooltip="The schedule (RewindAYSScheduler or any scheduler), either direction: "
+                                                  "the unsampler always travels clean -> noise."),
+                io.Combo.Input("solver", options=UNSAMPLE_SOLVERS, default=EXACT,
+                               tooltip="'exact' inverts the resampler's euler steps (fixed-point, several model calls "
+                                       "per step). The others run their explicit step backwards (one call per step, "
+                                       "as FlipSigmas + SamplerCustom)."),
+                io.Int.Input("exact_iterations", default=DEFAULT_EXACT_ITERATIONS, min=1, max=50,
+                             tooltip="Model calls per step in exact mode. 4 reaches >100 dB on exact test models; "
+                                     "raise it for stiff models or large steps."),
+                _context_input(),
+            ],
+            outputs=[io.Latent.Output(display_name="noise",
+                                      tooltip="The unsampled noise, carrying what the resampler needs to retrace it.")],
+        )
+
+    @classmethod
+    def execute(cls, model, positive, negative, latent, cfg, sigmas, solver, exact_iterations=DEFAULT_EXACT_ITERATIONS,
+                context_options=None) -> io.NodeOutput:
+        check_latent(model, latent["samples"], "RewindUnsampler")
+        path = as_path(sigmas, "unsample", "RewindUnsampler")
+        check_schedule(model, path, "RewindUnsampler")
+        exact = solver == EXACT
+        retraced = "euler" if exact else solver
+        sampler = RewindSampler("unsample", retraced, exact_iterations if exact else 0, record_trajectory=True)
+        samples = run(_windowed(model, context_options), positive, negative, latent, cfg, sampler, path)
+        trajectory = {s: x.to(samples.device) for s, x in sampler.result.trajectory.items()}
+        state = UnsampledState(tuple(path), retraced, exact, model_family(model), tuple(samples.shape), trajectory)
+        return io.NodeOutput({**latent, "samples": samples, LATENT_KEY: state})
+
+
+class RewindResampler(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="RewindResampler",
+            display_name="Rewind Resampler",
+            category="Rewind/sampling",
+            description="Samples the unsampled noise back down to a clean latent with no noise added, usually with a new "
+                        "prompt. It reads the schedule and solver from the unsampler's latent, so one LATENT wire is "
+                        "all it needs.",
+            inputs=[
+                *_model_inputs(1.0, "Guidance while resampling. Low values (1-3) keep the input's structure; the "
+                                    "prompt change carries the style."),
+                io.Combo.Input("solver", options=RESAMPLE_SOLVERS, default=MATCH,
+                               tooltip="'match unsampler' retraces the unsampler's steps (needed for an exact "
+                                       "roundtrip); others trade exactness for a different solver."),
+                io.Sigmas.Input("sigmas", optional=True,
+                                tooltip="Only for latents that did not come from RewindUnsampler; otherwise the "
+                                        "unsampler's schedule is used."),
+                _context_input(),
+                Coherence.Input("coherence", optional=True,
+                                tooltip="Latent-coherence guidance (RewindLatentCoherence) against drift and flicker."),
+            ],
+            outputs=[io.Latent.Output(display_name="latent")],
+        )
+
+    @classmethod
+    def execute(cls, model, positive, negative, latent, cfg, solver, sigmas=None, context_options=None,
+                coherence=None) -> io.NodeOutput:
+        samples = latent["samples"]
+        check_latent(model, samples, "RewindResampler")
+        state = _unsampled_state(latent, samples)
+        if state is None and sigmas is None:
+            raise RewindInputError(
+                "RewindResampler: this latent did not come from RewindUnsampler, so there is no schedule to retrace. "
+                "Connect its 'latent' to a RewindUnsampler output, or connect 'sigmas'."
+            )
+        if state is not None and state.family != model_family(model):
+            raise RewindInputError(
+                f"RewindResampler: the latent was unsampled with a {state.family} model but this is a "
+                f"{model_family(model)} model. Use the same model family for both passes."
+            )
+        path = as_path(sigmas, "resample", "RewindResampler") if sigmas is not None else state.resample_path()
+        if state is not None and sigmas is not None and abs(path[0] - state.path[-1]) > 1e-4 * max(1.0, path[0]):
+            log.warning("RewindResampler: 'sigmas' starts at %.4g but the latent was unsampled to %.4g; the roundtrip "
+                        "will not be exact. Disconnect 'sigmas' to use the unsampler's schedule.", path[0], state.path[-1])
+        check_schedule(model, path, "RewindResampler")
+        chosen = (state.solver if state is not None else "euler") if solver == MATCH else solver
+        hook_factory = coherence.make_hook if coherence is not None else None
+        sampler = RewindSampler("resample", chosen, hook_factory=hook_factory,
+                                trajectory=state.trajectory if state is not None else None)
+        clean = {k: v for k, v in latent.items() if k != LATENT_KEY}
+        samples = run(_windowed(model, context_options), positive, negative, clean, cfg, sampler, path)
+        return io.NodeOutput({**clean, "samples": samples})
+
+
+def _unsampled_state(latent: dict, samples: torch.Tensor) -> UnsampledState | None:
+    state = latent.get(LATENT_KEY)
+    if state is None:
+        log.warning("RewindResampler: the latent was not unsampled by RewindUnsampler (or a node in between dropped "
+                    "its state); falling back to plain zero-noise resampling.")
+        return None
+    if tuple(samples.shape) != state.shape:
+        log.warning("RewindResampler: the latent's shape changed since unsampling (%s -> %s); ignoring the "
+                    "unsampler's state.", state.shape, tuple(samples.shape))
+        return None
+    return state
+
+
+class RewindAYSScheduler(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="RewindAYSScheduler",
+            display_name="Rewind AYS Scheduler",
+            category="Rewind/schedules",
+            description="Align Your Steps noise levels (NVIDIA's SD1/SDXL/SVD tables, log-linear interpolation to any "
+                        "step count) and a flow-model version for Wan2.1: AYS mapped to flow time at equal SNR with "
+                        "the flow shift, topped at sigma 1.",
+            inputs=[
+                io.Combo.Input("model_type", options=list(ays.MODEL_TYPES), default="SD1",
+                               tooltip="SD1 for SD1.5/AnimateDiff, SDXL for SDXL/Hotshot-XL, Wan2.1 for flow models."),
+                io.Int.Input("steps", default=16, min=1, max=1000, tooltip="Number of steps."),
+                io.Float.Input("denoise", default=1.0, min=0.0, max=1.0, step=0.01,
+                               tooltip="Fraction of the schedule to use, from the clean end; < 1 unsamples only part "
+                                       "way, keeping more of the input."),
+                io.Float.Input("flow_shift", default=3.0, min=0.1, max=20.0, step=0.1,
+                               tooltip="Wan2.1 only: noise-to-signal scale of the flow schedule. Lower spreads steps "
+                                       "toward the clean end, which inverts more exactly (see README)."),
+            ],
+            outputs=[io.Sigmas.Output()],
+        )
+
+    @classmethod
+    def execute(cls, model_type, steps, denoise, flow_shift=3.0) -> io.NodeOutput:
+        return io.NodeOutput(torch.tensor(ays.ays_sigmas(model_type, steps, denoise, flow_shift), dtype=torch.float32))
+
+
+class RewindFlipSigmas(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="RewindFlipSigmas",
+            display_name="Rewind Flip Sigmas",
+            category="Rewind/schedules",
+            description="Reverses a schedule for unsampling with SamplerCustom, checking it first. A leading 0 becomes "
+                        "1e-4 as in core FlipSigmas; Rewind samplers read it back as exactly clean, and for flow "
+                        "models they end at sigma 1 without the core path's division by (1 - sigma).",
+            inputs=[io.Sigmas.Input("sigmas", tooltip="A descending schedule.")],
+            outputs=[io.Sigmas.Output()],
+        )
+
+    @classmethod
+    def execute(cls, sigmas) -> io.NodeOutput:
+        try:
+            paths.noise_levels(sigmas.tolist(), "RewindFlipSigmas")
+        except paths.ScheduleError as error:
+            raise RewindInputError(str(error)) from None
+        return io.NodeOutput(torch.tensor(paths.flip(sigmas.tolist()), dtype=sigmas.dtype))
+
+
+class RewindUnsampleSampler(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="RewindUnsampleSampler",
+            display_name="Rewind Unsample Sampler",
+            category="Rewind/sampling",
+            description="Rewind's unsampling as a SAMPLER for core SamplerCustom / SamplerCustomAdvanced (add_noise off, "
+                        "any schedule direction). Safe for flow models, where core samplers end in inf.",
+            inputs=[
+                io.Combo.Input("solver", options=UNSAMPLE_SOLVERS, default=EXACT, tooltip="As in RewindUnsampler."),
+                io.Int.Input("exact_iterations", default=DEFAULT_EXACT_ITERATIONS, min=1, max=50,
+                             tooltip="Model calls per step in exact mode."),
+            ],
+            outputs=[io.Sampler.Output()],
+        )
+
+    @classmethod
+    def execute(cls, solver, exact_iterations) -> io.NodeOutput:
+        exact = solver == EXACT
+        return io.NodeOutput(RewindSampler("unsample", "euler" if exact else solver, exact_iterations if exact else 0))
+
+
+class RewindResampleSampler(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="RewindResampleSampler",
+            display_name="Rewind Resample Sampler",
+            category="Rewind/sampling",
+            description="Rewind's zero-noise resampling as a SAMPLER for core SamplerCustom (add_noise off). Pair "
+                        "'euler' with an exact unsample for an exact roundtrip.",
+            inputs=[io.Combo.Input("solver", options=list(SOLVERS), default="euler", tooltip="Deterministic solver.")],
+            outputs=[io.Sampler.Output()],
+        )
+
+    @classmethod
+    def execute(cls, solver) -> io.NodeOutput:
+        return io.NodeOutput(RewindSampler("resample", solver))
+
+
+NODES = [RewindUnsampler, RewindResampler, RewindAYSScheduler, RewindFlipSigmas, RewindUnsampleSampler,
+         RewindResampleSampler]

@@ -214,3 +214,16 @@ def windowed(
 def frames_that_fit(bytes_per_frame: int, copies: int, available_bytes: int) -> int:
     """How many frames fit when every frame is held `copies` times (latent + solver states)."""
     return max(0, int(available_bytes // max(1, bytes_per_frame * copies)))
+
+
+def render_plan(plan: ContextPlan, cell_width: int = 8, row_height: int = 12) -> torch.Tensor:
+    """The plan as an RGB image (H, W, 3) in [0, 1]: frames on x, one row per window, fuse weight as brightness.
+
+    Frames a window covers get a dim base tint so tiny weights stay visible; brighter means a larger share.
+    """
+    covered = (plan.weights > 0).float()
+    share = plan.weights.float() / plan.weights.max().clamp(min=1e-12).float()
+    rows = torch.stack([0.12 * covered, 0.15 * covered + 0.85 * share, 0.12 * covered + 0.5 * share], dim=-1)
+    image = rows.repeat_interleave(row_height, 0).repeat_interleave(cell_width, 1)
+    image[row_height - 1 :: row_height] = 0.0  # a dark line between windows
+    return image

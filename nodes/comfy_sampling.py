@@ -1,0 +1,124 @@
+"""ComfyUI glue for the sampling core: a SAMPLER that runs Rewind's loop inside ComfyUI's guider,
+so CFG batching, ControlNet, LoRA hooks, AnimateDiff-Evolved and context handlers all apply."""
+from __future__ import annotations
+
+import logging
+
+import torch
+
+import comfy.model_management
+import comfy.model_sampling
+import comfy.sample
+import comfy.samplers
+import comfy.utils
+import latent_preview
+
+from ..samplers import loop
+from ..samplers.hooks import LoopInfo
+from ..schedules.paths import ScheduleError, resample_path, unsample_path
+
+log = logging.getLogger("rewind")
+
+
+class RewindInputError(ValueError):
+    """Bad input, reported to the user by ComfyUI with the node's name."""
+
+
+def model_family(model) -> str:
+    """'flow' for rectified-flow models (Wan2.1, SD3, Flux), else 'eps' (k-diffusion form)."""
+    sampling = model.get_model_object("model_sampling")
+    return "flow" if isinstance(sampling, comfy.model_sampling.CONST) else "eps"
+
+
+class RewindSampler(comfy.samplers.Sampler):
+    """Runs one Rewind pass (unsample or resample) where ComfyUI's KSAMPLER would.
+
+    Unlike KSAMPLER it never rescales the start latent by the noise level (add_noise stays off) and
+    never divides the result by (1 - sigma): both break flow models on a path that ends at sigma 1.
+    """
+
+    def __init__(self, direction: str, solver: str, exact_iterations: int = 0, hook_factory=None,
+                 record_trajectory: bool = False, trajectory=None):
+        self.direction, self.solver, self.exact_iterations = direction, solver, exact_iterations
+        self.hook_factory, self.record_trajectory = hook_factory, record_trajectory
+        self.trajectory = trajectory or {}
+        self.result: loop.PathResult | None = None
+
+    def sample(self, model_wrap, sigmas, extra_args, callback, noise, latent_image=None, denoise_mask=None,
+               disable_pbar=False):
+        values = sigmas.tolist()  # once per run, before the loop: the loop itself never syncs
+        path = unsample_path(values) if self.direction == "unsample" else resample_path(values)
+        sampling = model_wrap.inner_model.model_sampling
+        family = "flow" if isinstance(sampling, comfy.model_sampling.CONST) else "eps"
+        x = latent_image if latent_image is not None else noise
+        model_k = comfy.samplers.KSamplerX0Inpaint(model_wrap, sigmas)
+        model_k.latent_image, model_k.noise = latent_image, noise
+        extra_args["denoise_mask"] = denoise_mask
+        ones = x.new_ones([x.shape[0]])
+
+        def denoise(x, sigma):
+            comfy.model_management.throw_exception_if_processing_interrupted()
+            return model_k(x, ones * sigma, **extra_args)
+
+        info = LoopInfo(self.direction, tuple(path), frame_axis=2 if x.ndim == 5 else 0, family=family,
+                        trajectory={s: t.to(x.device) for s, t in self.trajectory.items()})
+        hooks = [h for h in (self.hook_factory(info) if self.hook_factory else []) if h is not None]
+        if self.direction == "unsample":
+            self.result = loop.unsample(denoise, x, path, self.solver, family, self.exact_iterations, hooks, info,
+                                        callback, self.record_trajectory)
+        else:
+            self.result = loop.resample(denoise, x, path, self.solver, family, hooks, info, callback)
+        return self.result.x
+
+
+def check_latent(model, samples: torch.Tensor, node: str) -> None:
+    """Catches a latent from the wrong VAE before it reaches the model as a shape error."""
+    latent_format = model.get_model_object("latent_format")
+    channels, dims = latent_format.latent_channels, getattr(latent_format, "latent_dimensions", 2)
+    expected_ndim = 2 + dims
+    if samples.ndim != expected_ndim or samples.shape[1] != channels:
+        kind = "video latent (batch, channels, frames, height, width)" if dims == 3 else "frame batch (frames, channels, height, width)"
+        raise RewindInputError(
+            f"{node}: the latent has shape {tuple(samples.shape)}, but this model takes a {kind} with "
+            f"{channels} channels. Encode the frames with the VAE that belongs to this model."
+        )
+
+
+def check_schedule(model, path: list[float], node: str) -> None:
+    """Refuses schedules made for another model family, which would silently give garbage."""
+    family = model_family(model)
+    top = max(path)
+    if family == "flow" and top > 1.0 + 1e-6:
+        raise RewindInputError(
+            f"{node}: the schedule reaches sigma {top:.3g}, but flow models (Wan2.1) live in [0, 1]. "
+            "Use RewindAYSScheduler with model_type 'Wan2.1', or BasicScheduler with this model."
+        )
+    model_max = float(model.get_model_object("model_sampling").sigma_max)
+    if family == "eps" and top > 1.5 * model_max:
+        raise RewindInputError(
+            f"{node}: the schedule reaches sigma {top:.3g}, far above this model's {model_max:.3g}. "
+            "Use RewindAYSScheduler with the model_type of this model (SD1, SDXL)."
+        )
+    if family == "eps" and top <= 1.0 and model_max > 5.0:
+        log.warning("%s: the schedule tops out at sigma %.3g; this model goes to %.3g. If this is a flow-model "
+                    "schedule, pick the SD1/SDXL one instead (partial denoise is fine).", node, top, model_max)
+
+
+def as_path(sigmas: torch.Tensor, direction: str, node: str) -> list[float]:
+    try:
+        values = sigmas.tolist()
+        return unsample_path(values, node) if direction == "unsample" else resample_path(values, node)
+    except ScheduleError as error:
+        raise RewindInputError(str(error)) from None
+
+
+def run(model, positive, negative, latent: dict, cfg: float, sampler: RewindSampler, path: list[float], seed: int = 0):
+    """Runs `sampler` on `latent` through ComfyUI's guider and returns the new samples (CPU, float32)."""
+    samples = comfy.sample.fix_empty_latent_channels(model, latent["samples"])
+    sigmas = torch.tensor(path, dtype=torch.float32)
+    callback = latent_preview.prepare_callback(model, len(path) - 1)
+    return comfy.sample.sample_custom(
+        model, torch.zeros_like(samples), cfg, sampler, sigmas, positive, negative, samples,
+        noise_mask=latent.get("noise_mask"), callback=callback,
+        disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=seed,
+    )

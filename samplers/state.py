@@ -1,0 +1,21 @@
+"""What the unsampler hands the resampler inside the LATENT dict, so a plain LATENT wire carries it."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+LATENT_KEY = "rewind_unsampled"
+
+
+@dataclass(frozen=True)
+class UnsampledState:
+    path: tuple[float, ...]  # ascending noise levels the latent was carried along
+    solver: str  # the solver whose steps the unsampler retraced
+    exact: bool  # True when each step is the exact inverse of `solver`'s resampling step
+    family: str  # "eps" or "flow"
+    shape: tuple[int, ...]  # of the unsampled samples, to notice a latent changed in between
+    trajectory: dict[float, torch.Tensor] = field(default_factory=dict, repr=False)
+
+    def resample_path(self) -> list[float]:
+        return list(self.path[::-1])

@@ -1,0 +1,59 @@
+"""Align Your Steps noise levels (NVIDIA, https://research.nvidia.com/labs/toronto-ai/AlignYourSteps/)
+and their flow-model mapping.
+
+The tables are NVIDIA's 10-step schedules (identical to ComfyUI's at 10 steps); other step counts
+use NVIDIA's recommended log-linear interpolation.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+NOISE_LEVELS = {
+    "SD1": [14.6146412293, 6.4745760956, 3.8636745985, 2.6946151520, 1.8841921177, 1.3943805092,
+            0.9642583904, 0.6523686016, 0.3977456272, 0.1515232662, 0.0291671582],
+    "SDXL": [14.6146412293, 6.3184485287, 3.7681790315, 2.1811480769, 1.3405244945, 0.8620721141,
+             0.5550693289, 0.3798540708, 0.2332364134, 0.1114188177, 0.0291671582],
+    "SVD": [700.00, 54.5, 15.886, 7.977, 4.248, 1.789, 0.981, 0.403, 0.173, 0.034, 0.002],
+}
+FLOW_MODEL_TYPES = ("Wan2.1",)
+MODEL_TYPES = (*NOISE_LEVELS, *FLOW_MODEL_TYPES)
+
+
+def loglinear_interp(levels: list[float], count: int) -> np.ndarray:
+    """Interpolates a decreasing list of noise levels to `count` values, linearly in log sigma."""
+    xs = np.linspace(0, 1, len(levels))
+    ys = np.log(np.asarray(levels[::-1], dtype=np.float64))
+    return np.exp(np.interp(np.linspace(0, 1, count), xs, ys))[::-1].copy()
+
+
+def ve_to_flow(sigmas_ve: np.ndarray, shift: float) -> np.ndarray:
+    """Maps variance-exploding sigmas to rectified-flow sigmas at the same signal-to-noise ratio.
+
+    x_flow / (1 - s) = x0 + s / (1 - s) * eps, so s = sigma / (1 + sigma); a flow `shift` scales the
+    noise-to-signal ratio, which is what ComfyUI's time_snr_shift does to timesteps.
+    """
+    scaled = shift * np.asarray(sigmas_ve, dtype=np.float64)
+    return scaled / (1.0 + scaled)
+
+
+def ays_sigmas(model_type: str, steps: int, denoise: float = 1.0, flow_shift: float = 8.0) -> list[float]:
+    """The descending AYS schedule of `steps` steps ending at 0, truncated for partial denoise.
+
+    For flow models (Wan2.1) the SD1 table is mapped to flow time with the model's shift and the top
+    level is set to 1.0, so unsampling ends at pure noise, which flow models are trained to start from.
+    """
+    if model_type not in MODEL_TYPES:
+        raise ValueError(f"Unknown AYS model_type {model_type!r}: choose one of {', '.join(MODEL_TYPES)}.")
+    if steps < 1:
+        raise ValueError(f"AYS needs at least 1 step, got {steps}.")
+    if denoise <= 0.0:
+        return []
+    levels = NOISE_LEVELS["SD1" if model_type in FLOW_MODEL_TYPES else model_type]
+    sigmas = np.asarray(levels, dtype=np.float64) if steps + 1 == len(levels) else loglinear_interp(levels, steps + 1)
+    if model_type in FLOW_MODEL_TYPES:
+        sigmas = ve_to_flow(sigmas, flow_shift)
+        sigmas[0] = 1.0
+    total = steps if denoise >= 1.0 else round(steps * denoise)
+    sigmas = sigmas[-(total + 1):]
+    sigmas[-1] = 0.0
+    return [float(s) for s in sigmas]
