@@ -1,0 +1,143 @@
+"""Rewind's context handler inside ComfyUI's sampling path (in-process ComfyUI, CPU)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rewind.samplers.context import LAYOUT_TEMPORAL, ContextOptions, plan_context
+
+pytestmark = pytest.mark.integration
+PRIOR_STD = 0.8
+
+
+def analytic_patcher(comfy_root, latent_dimensions=2):
+    """A real ComfyUI ModelPatcher around an exact, frame-independent EPS denoiser that logs its windows."""
+    import comfy.latent_formats
+    import comfy.model_base
+    import comfy.model_patcher
+    import comfy.supported_models_base
+
+    class AnalyticUNet(torch.nn.Module):
+        def __init__(self, **kwargs):
+            super().__init__()
+            self.anchor = torch.nn.Parameter(torch.zeros(1))  # something for the patcher to load
+            self.dtype = torch.float32
+            self.windows_seen: list[tuple[tuple[int, ...], float]] = []
+
+        def forward(self, x, timesteps, context=None, transformer_options={}, **kwargs):
+            sigma = self.sigma_of(timesteps).reshape(-1, *([1] * (x.ndim - 1)))
+            window = transformer_options.get("context_window")
+            self.windows_seen.append((tuple(window.index_list) if window else None, float(sigma.flatten()[0])))
+            x_raw = x * (sigma**2 + 1).sqrt()  # undo ComfyUI's EPS input scaling
+            return x_raw * sigma / (PRIOR_STD**2 + sigma**2)
+
+    class Config(comfy.supported_models_base.BASE):
+        latent_format = comfy.latent_formats.Wan21 if latent_dimensions == 3 else comfy.latent_formats.SD15
+
+    model = comfy.model_base.BaseModel(Config({}), comfy.model_base.ModelType.EPS, device=torch.device("cpu"), unet_model=AnalyticUNet)
+    model.diffusion_model.sigma_of = model.model_sampling.sigma
+    return comfy.model_patcher.ModelPatcher(model, load_device=torch.device("cpu"), offload_device=torch.device("cpu"))
+
+
+def run_sampler(patcher, latent, sampler_name):
+    import comfy.sample
+    import comfy.samplers
+
+    sigmas = torch.tensor([14.6, 6.0, 2.0, 0.5, 0.0])
+    positive = [[torch.zeros(1, 4, 8), {}]]
+    sampler = comfy.samplers.ksampler(sampler_name)
+    return comfy.sample.sample_custom(patcher, latent.clone(), 1.0, sampler, sigmas, positive, positive, torch.zeros_like(latent), disable_pbar=True, seed=0)
+
+
+@pytest.mark.parametrize("sampler_name", ["euler", "heun"])
+def test_handler_windows_calc_cond_batch_and_matches_whole_clip(comfy, sampler_name):
+    from rewind.nodes.context import apply_context_windows
+
+    options = ContextOptions(length=8, overlap=3, fuse_method="pyramid")
+    latent = torch.randn(20, 4, 8, 8, generator=torch.Generator().manual_seed(0)) * 14.6
+    plain = analytic_patcher(comfy)
+    expected = run_sampler(plain, latent, sampler_name)
+
+    windowed = apply_context_windows(analytic_patcher(comfy), options)
+    got = run_sampler(windowed, latent, sampler_name)
+
+    assert torch.linalg.norm(got - expected) <= 1e-5 * torch.linalg.norm(expected)
+    seen = windowed.model.diffusion_model.windows_seen
+    plan = plan_context(20, options, 0)
+    sigmas = sorted({sigma for _, sigma in seen})
+    if sampler_name == "heun":
+        assert len(sigmas) >= 4  # heun evaluates off the schedule: core's handler raises there
+    for sigma in sigmas:
+        windows = [window for window, s in seen if s == sigma]
+        assert set(windows) == set(plan.windows), f"windows changed at sigma {sigma}"
+        assert all(len(w) <= 8 for w in windows)
+
+
+def test_handler_uses_temporal_axis_for_wan_latents(comfy):
+    from rewind.nodes.context import apply_context_windows
+
+    options = ContextOptions(length=17, overlap=4)  # 5 latent frames, overlap 1
+    patcher = apply_context_windows(analytic_patcher(comfy, latent_dimensions=3), options)
+    handler = patcher.model_options["context_handler"]
+    assert (handler.dim, handler.context_length, handler.context_overlap) == (2, 5, 1)
+    latent = torch.randn(1, 16, 11, 4, 4, generator=torch.Generator().manual_seed(2))
+    expected = run_sampler(analytic_patcher(comfy, latent_dimensions=3), latent, "euler")
+    got = run_sampler(patcher, latent, "euler")
+    assert torch.linalg.norm(got - expected) <= 1e-5 * torch.linalg.norm(expected)
+    seen = {w for w, _ in patcher.model.diffusion_model.windows_seen}
+    assert seen == set(plan_context(11, ContextOptions(length=17, overlap=4, layout=LAYOUT_TEMPORAL), 2).windows)
+
+
+def test_per_frame_conds_and_controlnet_hints_are_sliced_per_window(comfy):
+    import comfy.conds
+    import comfy.controlnet
+    from rewind.nodes.context import RewindContextHandler, RewindContextWindow
+
+    handler = RewindContextHandler(ContextOptions(length=4, overlap=1), frame_axis=0)
+    x = torch.zeros(10, 4, 2, 2)
+    per_frame = torch.arange(10.0).reshape(10, 1, 1, 1).expand(10, 4, 2, 2)
+    control = comfy.controlnet.ControlNet(control_model=torch.nn.Identity())
+    control.set_cond_hint(torch.arange(10.0).reshape(10, 1, 1, 1).expand(10, 3, 16, 16))
+    cond = [{"model_conds": {"c_concat": comfy.conds.CONDNoiseShape(per_frame)}, "control": control}]
+    window = RewindContextWindow([3, 4, 5, 6])
+
+    handler._current_window, handler._current_frames = window, 10
+    sliced = handler.get_resized_cond(cond, x, window)[0]
+
+    assert sliced["model_conds"]["c_concat"].cond[:, 0, 0, 0].tolist() == [3, 4, 5, 6]
+    assert sliced["control"] is not control
+    assert sliced["control"].cond_hint_original[:, 0, 0, 0].tolist() == [3, 4, 5, 6]
+    assert handler.get_resized_cond(cond, x, window)[0]["control"] is sliced["control"], "per-window copies are reused"
+    assert control.cond_hint_original.shape[0] == 10, "the user's ControlNet is left untouched"
+
+
+def test_layout_mismatch_is_explained(comfy):
+    from rewind.nodes.context import RewindContextHandler
+
+    handler = RewindContextHandler(ContextOptions(layout=LAYOUT_TEMPORAL), frame_axis=2)
+    with pytest.raises(ValueError, match="layout"):
+        handler.should_use_context(None, [], torch.zeros(16, 4, 8, 8), torch.ones(16), {})
+
+
+def test_clip_too_long_for_memory_says_how_many_frames_fit(comfy, monkeypatch):
+    import comfy.model_management
+
+    from rewind.nodes.context import ensure_clip_fits
+
+    latent = torch.zeros(256, 4, 8, 8)  # 1 KiB per frame
+    monkeypatch.setattr(comfy.model_management, "get_free_memory", lambda device=None: 100 * 1024 * 4)
+    with pytest.raises(MemoryError, match="at most 100 frames fit"):
+        ensure_clip_fits(latent, state_copies=4, frame_axis=0, device="cpu")
+    ensure_clip_fits(latent[:100], state_copies=4, frame_axis=0, device="cpu")
+
+
+def test_preview_renders_windows_as_rows(comfy):
+    from rewind.nodes.context import RewindContextOptions, RewindContextPreview
+
+    options = RewindContextOptions.execute("static", 16, 4, 1, False, "pyramid", "auto").result[0]
+    image = RewindContextPreview.execute(options, 40).result[0]
+    plan = plan_context(40, options, 0)
+    assert image.ndim == 4 and image.shape[-1] == 3
+    assert image.shape[1] == 12 * len(plan.windows)
+    assert image.shape[2] == 40 * (1024 // 40)
+    assert 0.0 <= image.min() and image.max() <= 1.0
