@@ -88,21 +88,22 @@ def wait_for_history(api: ComfyAPI, socket_: WebSocket | None, prompt_id: str, t
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise RunFailed(f"prompt {prompt_id} did not finish within {timeout:.0f}s (it may still be running on the server); raise --timeout")
-        message = None
+        quiet, message = True, None
         if socket_ is not None:
             socket_.settimeout(min(remaining, 2.0))
             try:
-                message = _message_for(socket_.receive_json(), prompt_id)
+                quiet, message = False, _message_for(socket_.receive_json(), prompt_id)
             except (socket.timeout, TimeoutError):
                 pass
             except (WebSocketClosed, OSError):
                 socket_ = None
         else:
             time.sleep(min(remaining, 1.0))
-        if message is None:
+        if quiet:
             entry = api.history(prompt_id)  # ComfyUI writes history only once a prompt has ended
             if entry is not None:
                 return entry
+        if message is None:
             continue
         kind, data = message["type"], message["data"]
         if kind == "executing" and data.get("node") is not None:

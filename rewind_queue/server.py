@@ -70,8 +70,8 @@ def prepare_base_directory(base: Path, user_comfyui: Path | None = None) -> Path
 
 
 def install_model_files(base: Path, folder: str, files: list[Path]) -> list[Path]:
-    """Copies model files into ``<base>/models/<folder>`` (call before the server starts,
-    since ComfyUI caches folder listings)."""
+    """Copies model files into ``<base>/models/<folder>``; a running server sees them too,
+    since ComfyUI re-lists a folder whose mtime changed."""
     target = base / "models" / folder
     target.mkdir(parents=True, exist_ok=True)
     copied = []
@@ -131,6 +131,9 @@ class ComfyServer:
                 time.sleep(0.5)
         self.stop()
         raise ServerStartError(f"ComfyUI did not answer {self.url}/object_info within {timeout:.0f}s. Log tail:\n{self.tail()}")
+
+    def install_models(self, folder: str, files: list[Path]) -> list[Path]:
+        return install_model_files(self.base, folder, files)
 
     def tail(self, lines: int = 60) -> str:
         return log_tail(self.log_path, lines)

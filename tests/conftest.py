@@ -20,6 +20,8 @@ _alias = types.ModuleType("rewind")
 _alias.__path__ = [str(ROOT)]
 sys.modules.setdefault("rewind", _alias)
 
+from rewind.rewind_queue.server import ComfyServer, prepare_base_directory  # noqa: E402
+
 
 def comfyui_path() -> Path:
     """The ComfyUI tree under test: $COMFYUI_PATH, else the pinned copy scripts/setup_env.sh made."""
@@ -43,3 +45,28 @@ def comfy():
     import comfy.model_management  # noqa: F401  (reads args.cpu at import)
 
     return path
+
+
+# --- headless server tier -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def comfy_server(tmp_path_factory):
+    """A headless ComfyUI (CPU) with the pack linked into a temporary base directory.
+
+    Yields a ``ComfyServer`` (``url``, ``base``, ``log_path``, ``install_models(folder, files)``).
+    Model files copied in later are picked up: ComfyUI re-lists a folder when its mtime changes.
+    """
+    base = prepare_base_directory(tmp_path_factory.mktemp("comfy_base"))
+    with ComfyServer(comfyui_path(), base) as server:
+        yield server
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Attaches the server log's tail to every failed server test's report."""
+    outcome = yield
+    report = outcome.get_result()
+    server = getattr(item, "funcargs", {}).get("comfy_server")
+    if report.failed and server is not None:
+        report.sections.append((f"ComfyUI server log (tail of {server.log_path})", server.tail(80)))

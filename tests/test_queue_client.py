@@ -1,0 +1,245 @@
+"""The API queue client: UI→API conversion and edits (unit), and real runs against the
+headless test server (server tier)."""
+from __future__ import annotations
+
+import json
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rewind.rewind_queue import workflow as wf
+from rewind.rewind_queue.errors import format_prompt_rejection
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# A slice of /object_info, enough for the conversion rules (the order lives in input_order).
+OBJECT_INFO = {
+    "EmptyLatentImage": {
+        "input": {"required": {"width": ["INT", {}], "height": ["INT", {}], "batch_size": ["INT", {}]}},
+        "input_order": {"required": ["width", "height", "batch_size"]},
+    },
+    "KSampler": {
+        "input": {"required": {
+            "model": ["MODEL", {}], "seed": ["INT", {"control_after_generate": True}], "steps": ["INT", {}],
+            "cfg": ["FLOAT", {}], "sampler_name": [["euler", "heun"], {}], "scheduler": [["normal"], {}],
+            "positive": ["CONDITIONING", {}], "negative": ["CONDITIONING", {}], "latent_image": ["LATENT", {}],
+            "denoise": ["FLOAT", {}],
+        }},
+        "input_order": {"required": ["model", "seed", "steps", "cfg", "sampler_name", "scheduler", "positive",
+                                     "negative", "latent_image", "denoise"]},
+    },
+    "LoadImage": {
+        "input": {"required": {"image": [["a.png"], {"image_upload": True}]}, "optional": {"note": ["STRING", {}]}},
+        "input_order": {"required": ["image"], "optional": ["note"]},
+    },
+    "Blur": {
+        "input": {"required": {"image": ["IMAGE", {}], "radius": ["INT", {"forceInput": True}], "sigma": ["FLOAT", {}]}},
+        "input_order": {"required": ["image", "radius", "sigma"]},
+    },
+}
+
+
+def ui_node(node_id, kind, widgets=(), inputs=(), mode=0, title=None, outputs=()):
+    node = {"id": node_id, "type": kind, "mode": mode, "widgets_values": list(widgets),
+            "inputs": [{"name": name, "type": type_, "link": link} for name, type_, link in inputs],
+            "outputs": [{"name": name, "type": type_} for name, type_ in outputs]}
+    if title:
+        node["title"] = title
+    return node
+
+
+def test_widgets_values_fill_widget_inputs_in_order_skipping_seed_control():
+    node = ui_node(3, "KSampler", [42, "randomize", 20, 7.5, "heun", "normal", 0.8])
+    assert wf.widget_inputs(node, OBJECT_INFO["KSampler"]) == {
+        "seed": 42, "steps": 20, "cfg": 7.5, "sampler_name": "heun", "scheduler": "normal", "denoise": 0.8,
+    }
+
+
+def test_upload_button_value_is_skipped_and_force_input_is_not_a_widget():
+    assert wf.widget_inputs(ui_node(1, "LoadImage", ["clip.png", "image", "hello"]), OBJECT_INFO["LoadImage"]) == {
+        "image": "clip.png", "note": "hello",
+    }
+    assert wf.widget_inputs(ui_node(2, "Blur", [0.5]), OBJECT_INFO["Blur"]) == {"sigma": 0.5}
+
+
+def test_dict_widgets_values_map_by_name():
+    node = ui_node(1, "EmptyLatentImage")
+    node["widgets_values"] = {"width": 64, "height": 32, "batch_size": 2, "videopreview": {}}
+    assert wf.widget_inputs(node, OBJECT_INFO["EmptyLatentImage"]) == {"width": 64, "height": 32, "batch_size": 2}
+
+
+def test_ui_to_api_follows_links_through_reroutes_and_bypassed_nodes():
+    ui = {
+        "nodes": [
+            ui_node(1, "EmptyLatentImage", [64, 32, 1], outputs=[("LATENT", "LATENT")]),
+            ui_node(2, "Reroute", inputs=[("", "*", 10)], outputs=[("", "LATENT")]),
+            ui_node(3, "KSampler", [7, "fixed", 4, 1.0, "euler", "normal", 1.0],
+                    inputs=[("latent_image", "LATENT", 11), ("seed", "INT", 12)], title="Main sampler"),
+            ui_node(4, "Note", ["a note"]),
+            ui_node(5, "PrimitiveNode", [1234, "fixed"], outputs=[("INT", "INT")]),
+            ui_node(6, "LoadImage", ["a.png", "image"], outputs=[("IMAGE", "IMAGE")]),
+            ui_node(7, "Blur", [0.5], inputs=[("image", "IMAGE", 13), ("radius", "INT", None)], mode=4,
+                    outputs=[("IMAGE", "IMAGE")]),
+            ui_node(8, "Blur", [2.0], inputs=[("image", "IMAGE", 14), ("radius", "INT", None)]),
+            ui_node(9, "Blur", [1.0], inputs=[("image", "IMAGE", 15)], mode=2),
+        ],
+        "links": [
+            [10, 1, 0, 2, 0, "LATENT"], [11, 2, 0, 3, 8, "LATENT"], [12, 5, 0, 3, 1, "INT"],
+            [13, 6, 0, 7, 0, "IMAGE"], [14, 7, 0, 8, 0, "IMAGE"], [15, 6, 0, 9, 0, "IMAGE"],
+        ],
+    }
+    prompt = wf.ui_to_api(ui, OBJECT_INFO)
+    assert set(prompt) == {"1", "3", "6", "8"}  # no Reroute, Note, Primitive, bypassed or muted node
+    assert prompt["3"]["inputs"]["latent_image"] == ["1", 0]  # through the reroute
+    assert prompt["3"]["inputs"]["seed"] == 1234  # the primitive's value, not a link
+    assert prompt["3"]["inputs"]["steps"] == 4
+    assert prompt["3"]["_meta"]["title"] == "Main sampler"
+    assert prompt["8"]["inputs"]["image"] == ["6", 0]  # the bypassed blur passes its image through
+    assert prompt["8"]["inputs"]["sigma"] == 2.0
+
+
+def test_ui_to_api_names_the_node_whose_type_the_server_lacks():
+    ui = {"nodes": [ui_node(5, "VHS_VideoCombine", title="Save")], "links": []}
+    with pytest.raises(wf.WorkflowError, match=r"node 5 \(VHS_VideoCombine, titled 'Save'\).*install"):
+        wf.ui_to_api(ui, OBJECT_INFO)
+
+
+def test_links_in_the_object_format_of_workflow_schema_1():
+    ui = {
+        "nodes": [ui_node(1, "LoadImage", ["a.png"]), ui_node(2, "Blur", [1.5], inputs=[("image", "IMAGE", 3)])],
+        "links": [{"id": 3, "origin_id": 1, "origin_slot": 0, "target_id": 2, "target_slot": 0, "type": "IMAGE"}],
+    }
+    assert wf.ui_to_api(ui, OBJECT_INFO)["2"]["inputs"]["image"] == ["1", 0]
+
+
+def api_prompt():
+    return {
+        "1": {"class_type": "CLIPTextEncode", "inputs": {"text": "source", "clip": ["9", 1]}, "_meta": {"title": "Source"}},
+        "2": {"class_type": "CLIPTextEncode", "inputs": {"text": "old style", "clip": ["9", 1]}, "_meta": {"title": "Style"}},
+        "3": {"class_type": "ControlNetApply", "inputs": {"conditioning": ["2", 0], "strength": 0.3}},
+        "4": {"class_type": "RewindUnsampler", "inputs": {"positive": ["1", 0], "negative": ["1", 0]}},
+        "5": {"class_type": "RewindResampler", "inputs": {"positive": ["3", 0], "negative": ["1", 0]}},
+        "6": {"class_type": "RewindLoadVideo", "inputs": {"video": "old.mp4"}, "_meta": {"title": "Load"}},
+    }
+
+
+def test_prompt_text_goes_to_the_encoder_feeding_the_resampler_positive():
+    prompt = api_prompt()
+    assert wf.set_positive_prompt(prompt, "watercolor") == ["2"]
+    assert prompt["2"]["inputs"]["text"] == "watercolor"
+    assert prompt["1"]["inputs"]["text"] == "source"
+
+
+def test_a_node_titled_positive_wins():
+    prompt = api_prompt()
+    prompt["1"]["_meta"]["title"] = "Positive prompt"
+    assert wf.set_positive_prompt(prompt, "ink") == ["1"]
+
+
+def test_video_and_set_address_nodes_by_id_or_title():
+    prompt = api_prompt()
+    assert wf.set_video(prompt, "clip.mp4") == "6"
+    assert prompt["6"]["inputs"]["video"] == "clip.mp4"
+    node, name, raw = wf.parse_assignment("Load.frame_load_cap=8")
+    wf.set_input(prompt, node, name, wf.parse_value(raw))
+    assert prompt["6"]["inputs"]["frame_load_cap"] == 8
+    with pytest.raises(wf.WorkflowError, match="no node with id or title 'Nope'"):
+        wf.set_input(prompt, "Nope", "x", 1)
+    with pytest.raises(wf.WorkflowError, match="NODE.INPUT=VALUE"):
+        wf.parse_assignment("seed=3")
+
+
+def test_missing_model_error_names_file_folder_and_source():
+    body = {
+        "error": {"message": "Prompt outputs failed validation"},
+        "node_errors": {"4": {"class_type": "UNETLoader", "errors": [{
+            "type": "value_not_in_list", "message": "Value not in list",
+            "extra_info": {"input_name": "unet_name", "received_value": "wan2.1_t2v_1.3B_fp16.safetensors"},
+        }]}},
+    }
+    text = format_prompt_rejection(body)
+    assert "node 4 (UNETLoader), input 'unet_name'" in text
+    assert "'wan2.1_t2v_1.3B_fp16.safetensors'" in text and "models/diffusion_models/" in text
+    assert "huggingface.co/Comfy-Org/Wan_2.1_ComfyUI_repackaged" in text
+
+
+# --- server tier ------------------------------------------------------------------------------
+
+def run_client(server, *args, timeout=300):
+    return subprocess.run(
+        [sys.executable, "-m", "rewind_queue", *map(str, args), "--server", server.url],
+        cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return struct.unpack(">II", data[16:24])
+
+
+def empty_image_prompt(width=48, height=24, prefix="queue_test"):
+    return {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": width, "height": height, "batch_size": 1, "color": 0}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": prefix}},
+    }
+
+
+@pytest.mark.server
+def test_client_runs_a_prompt_and_downloads_its_output(comfy_server, tmp_path):
+    workflow = tmp_path / "api.json"
+    workflow.write_text(json.dumps(empty_image_prompt()))
+    result = run_client(comfy_server, workflow, "--out", tmp_path / "out", "--set", "1.width=40")
+    assert result.returncode == 0, result.stderr
+    files = [Path(line) for line in result.stdout.splitlines()]
+    assert len(files) == 1 and files[0].parent == tmp_path / "out"
+    assert png_size(files[0]) == (40, 24)
+    assert "node 2 (SaveImage)" in result.stderr  # live progress came over /ws
+
+
+@pytest.mark.server
+def test_client_converts_a_ui_workflow_through_the_servers_object_info(comfy_server, tmp_path):
+    ui = {
+        "nodes": [
+            ui_node(7, "EmptyImage", [56, 16, 1, 0], outputs=[("IMAGE", "IMAGE")]),
+            ui_node(8, "SaveImage", ["ui_test"], inputs=[("images", "IMAGE", 1)]),
+            ui_node(9, "Note", ["ignored"]),
+        ],
+        "links": [[1, 7, 0, 8, 0, "IMAGE"]],
+    }
+    workflow = tmp_path / "ui.json"
+    workflow.write_text(json.dumps(ui))
+    result = run_client(comfy_server, workflow, "--out", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    assert png_size(Path(result.stdout.split()[0])) == (56, 16)
+
+
+@pytest.mark.server
+def test_wrong_input_name_exits_nonzero_naming_node_and_input(comfy_server, tmp_path):
+    prompt = empty_image_prompt()
+    prompt["1"]["inputs"]["widht"] = prompt["1"]["inputs"].pop("width")
+    workflow = tmp_path / "bad.json"
+    workflow.write_text(json.dumps(prompt))
+    result = run_client(comfy_server, workflow, "--out", tmp_path / "out")
+    assert result.returncode == 1
+    assert "node 1 (EmptyImage), input 'width': Required input is missing" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.server
+def test_uploaded_file_that_fails_at_run_time_reports_the_failing_node(comfy_server, tmp_path):
+    fake_png = tmp_path / "not_an_image.png"
+    fake_png.write_text("this is text")
+    prompt = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "placeholder.png"}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "never"}},
+    }
+    workflow = tmp_path / "load.json"
+    workflow.write_text(json.dumps(prompt))
+    result = run_client(comfy_server, workflow, "--set", f"1.image=@{fake_png}", "--out", tmp_path / "out")
+    assert result.returncode == 1
+    assert "failed while running node 1 (LoadImage)" in result.stderr
+    assert (comfy_server.base / "input" / "not_an_image.png").is_file()  # the @FILE upload landed
