@@ -174,7 +174,7 @@ class RewindAYSScheduler(io.ComfyNode):
                 io.Float.Input("denoise", default=1.0, min=0.0, max=1.0, step=0.01,
                                tooltip="Fraction of the schedule to use, from the clean end; < 1 unsamples only part "
                                        "way, keeping more of the input."),
-                io.Float.Input("flow_shift", default=3.0, min=0.1, max=20.0, step=0.1,
+                io.Float.Input("flow_shift", default=ays.DEFAULT_FLOW_SHIFT, min=0.1, max=20.0, step=0.1,
                                tooltip="Wan2.1 only: noise-to-signal scale of the flow schedule. Lower spreads steps "
                                        "toward the clean end, which inverts more exactly (see README)."),
             ],
@@ -182,7 +182,7 @@ class RewindAYSScheduler(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, model_type, steps, denoise, flow_shift=3.0) -> io.NodeOutput:
+    def execute(cls, model_type, steps, denoise, flow_shift=ays.DEFAULT_FLOW_SHIFT) -> io.NodeOutput:
         return io.NodeOutput(torch.tensor(ays.ays_sigmas(model_type, steps, denoise, flow_shift), dtype=torch.float32))
 
 

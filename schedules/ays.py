@@ -17,6 +17,8 @@ NOISE_LEVELS = {
 }
 FLOW_MODEL_TYPES = ("Wan2.1",)
 MODEL_TYPES = (*NOISE_LEVELS, *FLOW_MODEL_TYPES)
+# Measured in bench/roundtrip.py: exact inversion loses accuracy as the shift grows (first step gets coarse).
+DEFAULT_FLOW_SHIFT = 3.0
 
 
 def loglinear_interp(levels: list[float], count: int) -> np.ndarray:
@@ -36,7 +38,7 @@ def ve_to_flow(sigmas_ve: np.ndarray, shift: float) -> np.ndarray:
     return scaled / (1.0 + scaled)
 
 
-def ays_sigmas(model_type: str, steps: int, denoise: float = 1.0, flow_shift: float = 8.0) -> list[float]:
+def ays_sigmas(model_type: str, steps: int, denoise: float = 1.0, flow_shift: float = DEFAULT_FLOW_SHIFT) -> list[float]:
     """The descending AYS schedule of `steps` steps ending at 0, truncated for partial denoise.
 
     For flow models (Wan2.1) the SD1 table is mapped to flow time with the model's shift and the top
