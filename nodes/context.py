@@ -14,6 +14,8 @@ from comfy_api.latest import io
 import comfy.context_windows as core_windows
 import comfy.model_management
 
+from ..coherence.color import color_match
+from ..coherence.guidance import MODES, Coherence
 from ..samplers.context import (
     FUSE_METHODS,
     LAYOUT_AUTO,
@@ -30,6 +32,7 @@ from ..samplers.context import (
 )
 
 ContextOptionsType = io.Custom("REWIND_CONTEXT_OPTIONS")
+CoherenceType = io.Custom("REWIND_COHERENCE")
 
 
 class RewindContextWindow(core_windows.IndexListContextWindow):
@@ -262,4 +265,69 @@ class RewindContextPreview(io.ComfyNode):
         return io.NodeOutput(render_plan(plan, cell_width=cell_width).unsqueeze(0))
 
 
-NODES = [RewindContextOptions, RewindContextPreview]
+class RewindLatentCoherence(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="RewindLatentCoherence",
+            display_name="Rewind Latent Coherence",
+            category="Rewind/long video",
+            description=(
+                "Guidance against flicker and drift: after each resampling step the latent is pulled toward a "
+                "reference. temporal: each frame toward a running average of the frames before it. source anchor: "
+                "toward the unsampled input at the same noise level, blurred so the style may change but the "
+                "composition stays. window agreement: neighbouring context windows toward the same colour tone."
+            ),
+            inputs=[
+                io.Combo.Input("mode", options=list(MODES), default="temporal",
+                               tooltip="What the latent is pulled toward (see the node description)."),
+                io.Float.Input("strength", default=0.5, min=0.0, max=1.0, step=0.01,
+                               tooltip="Fraction of the gap to the reference closed over the active range, whatever the "
+                                       "step count or resolution. 0 disables, 1 copies the reference."),
+                io.Float.Input("start_percent", default=0.0, min=0.0, max=1.0, step=0.01,
+                               tooltip="Where on the resampling path guidance starts (0 = the noisy start)."),
+                io.Float.Input("end_percent", default=1.0, min=0.0, max=1.0, step=0.01,
+                               tooltip="Where guidance stops (1 = the clean end). Ending early leaves the last steps "
+                                       "free to restore detail."),
+                io.Float.Input("low_pass", default=0.0, min=0.0, max=0.5, step=0.005,
+                               tooltip="Blur the pull, as a fraction of the frame size: only coarse structure (colour, "
+                                       "layout) is pulled, detail is left to the model. Try 0.05 for source anchor; "
+                                       "ignored by window agreement."),
+                ContextOptionsType.Input("context_options", optional=True,
+                                         tooltip="window agreement only: the RewindContextOptions given to the resampler."),
+            ],
+            outputs=[CoherenceType.Output(display_name="coherence", tooltip="Connect to coherence of Rewind Resampler.")],
+        )
+
+    @classmethod
+    def execute(cls, mode, strength, start_percent, end_percent, low_pass, context_options=None) -> io.NodeOutput:
+        return io.NodeOutput(Coherence(mode, strength, start_percent, end_percent, low_pass, context_options))
+
+
+class RewindColorMatch(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="RewindColorMatch",
+            display_name="Rewind Color Match",
+            category="Rewind/long video",
+            description="Matches decoded frames' colour (mean and spread of L, a, b) to the first frame or to a reference "
+                        "clip, removing slow colour drift across a long video.",
+            inputs=[
+                io.Image.Input("images", tooltip="Decoded frames (VAE Decode output)."),
+                io.Float.Input("strength", default=1.0, min=0.0, max=1.0, step=0.01,
+                               tooltip="0 leaves the frames unchanged, 1 matches the reference fully."),
+                io.Image.Input("reference", optional=True,
+                               tooltip="Optional. One image: every frame matches it. Same frame count: frame by frame "
+                                       "(e.g. the source video). Other lengths: the whole clip's colours. Unconnected: "
+                                       "the first frame of images."),
+            ],
+            outputs=[io.Image.Output(tooltip="The colour-matched frames.")],
+        )
+
+    @classmethod
+    def execute(cls, images, strength, reference=None) -> io.NodeOutput:
+        return io.NodeOutput(color_match(images, images[:1] if reference is None else reference, strength))
+
+
+NODES = [RewindContextOptions, RewindContextPreview, RewindLatentCoherence, RewindColorMatch]
