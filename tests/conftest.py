@@ -51,6 +51,12 @@ def comfy():
 
 
 @pytest.fixture(scope="session")
+def comfyui_tree() -> Path:
+    """The ComfyUI tree under test, for tests that start their own ComfyUI process."""
+    return comfyui_path()
+
+
+@pytest.fixture(scope="session")
 def comfy_server(tmp_path_factory):
     """A headless ComfyUI (CPU) with the pack linked into a temporary base directory.
 

@@ -1,0 +1,26 @@
+# Fresh machine: `make test` (every test tier) or `make run` (the main job on the sample clip).
+# Both provision first (scripts/setup_env.sh: venv + ComfyUI in the git-ignored .cache/, reused).
+# `make run WORKFLOW=my.json VIDEO=clip.mp4 PROMPT="..."` runs your workflow instead
+# (set COMFYUI_PATH to your ComfyUI to use its models and custom nodes).
+.PHONY: test test-unit test-integration test-server test-browser run sample-clip
+
+test:
+	scripts/test.sh
+
+test-unit:
+	scripts/test.sh -m "not integration and not server and not browser"
+
+test-integration:
+	scripts/test.sh -m integration
+
+test-server:
+	scripts/test.sh -m server
+
+test-browser:
+	scripts/test.sh -m browser
+
+run:
+	WORKFLOW="$(WORKFLOW)" VIDEO="$(VIDEO)" PROMPT="$(PROMPT)" scripts/run.sh
+
+sample-clip:
+	scripts/with_env.sh python scripts/make_sample_clip.py assets/sample.mp4
