@@ -1,0 +1,32 @@
+"""Lets a bench script import the pack as `rewind` and, when asked, the real ComfyUI on the CPU
+(or the GPU with --gpu), the same way tests/conftest.py does."""
+from __future__ import annotations
+
+import os
+import sys
+import types
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def import_pack() -> None:
+    alias = types.ModuleType("rewind")
+    alias.__path__ = [str(ROOT)]
+    sys.modules.setdefault("rewind", alias)
+
+
+def import_comfyui(cpu: bool = True) -> Path:
+    path = Path(os.environ.get("COMFYUI_PATH") or ROOT / ".cache" / "comfyui-0.3.75")
+    if not (path / "main.py").is_file():
+        sys.exit(f"No ComfyUI at {path}: run scripts/setup_env.sh or set COMFYUI_PATH.")
+    sys.path.insert(0, str(path))
+    from comfy.cli_args import args
+
+    args.cpu = cpu
+    import comfy.model_management  # noqa: F401
+    import comfy.utils
+
+    comfy.utils.PROGRESS_BAR_ENABLED = False  # tqdm bars would drown the tables
+    import_pack()
+    return path

@@ -1,0 +1,127 @@
+"""Roundtrip accuracy and cost: native FlipSigmas + SamplerCustom vs every Rewind mode.
+
+Exact reference models (the analytic posterior mean of Gaussian or mixture-of-Gaussians data) make
+every error the sampler's own. Prints PSNR (dB) of unsample -> resample against the input latent,
+model evaluations, and the per-step wall-time ratio of Rewind's euler unsampler over native
+SamplerCustom with the same model and steps.
+
+    python bench/roundtrip.py [--steps 8 16 32] [--gpu]
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from comfy_env import import_comfyui
+
+FAMILIES = {"SD1.5 (eps)": ("SD1.5", "SD1"), "Wan2.1 (flow)": ("Wan2.1", "Wan2.1")}
+REWIND_MODES = [("euler", None), ("heun", None), ("dpmpp_2m", None), ("exact", 2), ("exact", 4), ("exact", 8)]
+
+
+def build(family, data):
+    from rewind.nodes import diagnostics
+
+    model, vae, cond = diagnostics.RewindReferenceModel.execute(family, data).result
+    frames = 9 if family == "Wan2.1" else 4
+    pixels = torch.rand(frames, 128, 128, 3, generator=torch.Generator().manual_seed(0))
+    return model, cond, {"samples": vae.encode(pixels)}
+
+
+class EvalCounter:
+    """Counts model calls by wrapping the model's apply function."""
+
+    def __init__(self, model):
+        self.calls = 0
+        model.set_model_unet_function_wrapper(self)
+
+    def __call__(self, apply_model, args):
+        self.calls += 1
+        return apply_model(args["input"], args["timestep"], **args["c"])
+
+
+def native(model, cond, latent, sigmas):
+    from comfy_extras.nodes_custom_sampler import FlipSigmas, KSamplerSelect, SamplerCustom
+
+    euler = KSamplerSelect.execute("euler").result[0]
+    flipped = FlipSigmas.execute(sigmas.clone()).result[0]
+    noise = SamplerCustom.execute(model, False, 0, 1.0, cond, cond, euler, flipped, latent).result[0]
+    return SamplerCustom.execute(model, False, 0, 1.0, cond, cond, euler, sigmas, noise).result[0]
+
+
+def rewind(model, cond, latent, sigmas, solver, iterations):
+    from rewind.nodes import sampling
+
+    noise = sampling.RewindUnsampler.execute(model, cond, cond, latent, 1.0, sigmas, solver,
+                                             iterations or 4).result[0]
+    return sampling.RewindResampler.execute(model, cond, cond, noise, 1.0, "match unsampler").result[0]
+
+
+def accuracy_table(steps_list):
+    from rewind.nodes import diagnostics, sampling
+
+    print("| model | data | steps | native euler | " + " | ".join(
+        f"rewind {s}{'/' + str(i) if i else ''}" for s, i in REWIND_MODES) + " |")
+    print("|---" * (4 + len(REWIND_MODES)) + "|")
+    for label, (family, ays_type) in FAMILIES.items():
+        for data in ("gaussian", "mixture"):
+            for steps in steps_list:
+                model, cond, latent = build(family, data)
+                model = model.clone()
+                counter = EvalCounter(model)
+                sigmas = sampling.RewindAYSScheduler.execute(ays_type, steps, 1.0).result[0]
+                cells = []
+                runs = [("native", lambda: native(model, cond, latent, sigmas))]
+                runs += [(m, lambda m=m, i=i: rewind(model, cond, latent, sigmas, m, i)) for m, i in REWIND_MODES]
+                for _, run in runs:
+                    counter.calls = 0
+                    out = run()["samples"]
+                    psnr = diagnostics.latent_psnr(latent["samples"], out)
+                    shown = "non-finite" if not torch.isfinite(out).all() else f"{psnr:.1f} dB"
+                    cells.append(f"{shown} ({counter.calls})")
+                print(f"| {label} | {data} | {steps} | " + " | ".join(cells) + " |")
+    print("\nCells: roundtrip PSNR against the input latent (model evaluations for unsample + resample). "
+          "'exact/N' = N fixed-point iterations per unsampling step.")
+
+
+def overhead(steps=16, repeats=5):
+    """Per-step wall time of Rewind's explicit euler unsampler over native SamplerCustom, same model."""
+    from comfy_extras.nodes_custom_sampler import FlipSigmas, KSamplerSelect, SamplerCustom
+
+    from rewind.nodes import sampling
+
+    model, cond, latent = build("SD1.5", "gaussian")
+    latent = {"samples": latent["samples"].repeat(4, 1, 1, 1)}
+    sigmas = sampling.RewindAYSScheduler.execute("SD1", steps, 1.0).result[0]
+    flipped = FlipSigmas.execute(sigmas.clone()).result[0]
+    euler = KSamplerSelect.execute("euler").result[0]
+
+    def timed(fn):
+        fn()  # warm-up
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            best = min(best, time.perf_counter() - start)
+        return best / steps
+
+    native_step = timed(lambda: SamplerCustom.execute(model, False, 0, 1.0, cond, cond, euler, flipped, latent))
+    rewind_step = timed(lambda: sampling.RewindUnsampler.execute(model, cond, cond, latent, 1.0, sigmas, "euler"))
+    print(f"\nPer-step time, euler unsampling, {steps} steps, latent {tuple(latent['samples'].shape)}: "
+          f"native {native_step * 1e3:.2f} ms, Rewind {rewind_step * 1e3:.2f} ms, "
+          f"ratio Rewind/native = {rewind_step / native_step:.3f}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, nargs="+", default=[8, 16, 32])
+    parser.add_argument("--gpu", action="store_true", help="run on the GPU instead of the CPU")
+    args = parser.parse_args()
+    import_comfyui(cpu=not args.gpu)
+    accuracy_table(args.steps)
+    overhead()
+
+
+if __name__ == "__main__":
+    main()
