@@ -1,2 +1,320 @@
-"""Placeholder: filled in by its owner."""
-NODES = []
+"""Video in and out without VideoHelperSuite: thin ComfyUI nodes over `video_io`.
+
+Loading streams uint8 frames from ffmpeg straight into the float IMAGE tensor (or, with a VAE,
+into latents chunk by chunk); combining converts one frame at a time to uint8 on its way into
+ffmpeg. The ComfyUI side here is only paths, tensors, VAE calls and the UI preview.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+from typing import Iterable, Iterator
+
+import numpy as np
+import psutil
+import torch
+from comfy_api.latest import io
+
+import folder_paths
+from comfy.cli_args import args
+
+from .. import video_io
+from ..video_io import VideoIOError
+
+VideoInfo = io.Custom("REWIND_VIDEO_INFO")
+VAE_CHUNK_FRAMES = 16  # frames per VAE call: bounds the float copy alive at once
+VIDEO_PREVIEW_EXTENSIONS = ("mp4", "webm", "mov", "webp")  # shown as video / animated image by the frontend
+
+
+def node_error(node: str, error: Exception) -> ValueError:
+    return ValueError(f"{node}: {error}")
+
+
+# --- loading ------------------------------------------------------------------------------------
+
+def load_inputs(video_input: io.Input) -> list[io.Input]:
+    """The inputs both loaders share; the main job's workflows depend on these exact names."""
+    return [
+        video_input,
+        io.Float.Input("force_rate", default=0.0, min=0.0, max=240.0, step=1.0,
+                       tooltip="Resample the video to this frame rate before selecting frames. 0 keeps the file's rate (or the model preset's)."),
+        io.Int.Input("custom_width", default=0, min=0, max=8192, step=8,
+                     tooltip="Output width in pixels. 0 keeps the source width, or follows custom_height's aspect."),
+        io.Int.Input("custom_height", default=0, min=0, max=8192, step=8,
+                     tooltip="Output height in pixels. 0 keeps the source height, or follows custom_width's aspect."),
+        io.Int.Input("frame_load_cap", default=0, min=0, max=1_000_000,
+                     tooltip="Load at most this many frames (after skipping and selecting). 0 loads all."),
+        io.Int.Input("skip_first_frames", default=0, min=0, max=1_000_000,
+                     tooltip="Frames to skip at the start (counted at the forced rate, if any)."),
+        io.Int.Input("select_every_nth", default=1, min=1, max=1000,
+                     tooltip="Keep every nth frame after skipping: 2 halves the frame count and the output fps."),
+        io.Combo.Input("model_preset", options=list(video_io.MODEL_PRESETS), default="none",
+                       tooltip="Snap sizes (and for video models, fps and frame counts like 4n+1) to what the model needs."),
+        io.Combo.Input("resize_mode", options=list(video_io.RESIZE_MODES), default="crop",
+                       tooltip="When the output aspect differs from the source: crop the centre, pad with black, or stretch."),
+        io.Vae.Input("vae", optional=True,
+                     tooltip="Optional: encode frames to latents in chunks as they are decoded, so the full float IMAGE never exists (the images output is then empty)."),
+    ]
+
+
+LOAD_OUTPUTS = [
+    io.Image.Output("images", tooltip="The frames as an IMAGE batch; empty when a vae is connected."),
+    io.Int.Output("frame_count", tooltip="How many frames were loaded."),
+    io.Float.Output("fps", tooltip="Playback rate of the loaded frames (the source or forced rate divided by select_every_nth)."),
+    io.Audio.Output("audio", tooltip="The audio under the loaded frames; None when the file has no audio track."),
+    VideoInfo.Output("video_info", tooltip="Source and loaded fps, frame count, duration and size."),
+    io.Latent.Output("latent", tooltip="The frames encoded by the connected vae; None without one."),
+]
+
+
+def is_video_vae(vae) -> bool:
+    """Video VAEs (Wan, Hunyuan...) compress time: their frames must be encoded in one call."""
+    return getattr(vae, "latent_dim", 2) == 3
+
+
+def float_frames(frames: list[np.ndarray]) -> torch.Tensor:
+    return torch.from_numpy(np.stack(frames)).float().div_(255.0)
+
+
+def chunked(frames: Iterable[np.ndarray], size: int) -> Iterator[list[np.ndarray]]:
+    chunk = []
+    for frame in frames:
+        chunk.append(frame)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def encode_to_latent(plan: video_io.LoadPlan, vae) -> tuple[torch.Tensor, int]:
+    """Latent of the planned frames and how many frames went in; image VAEs go chunk by chunk."""
+    if is_video_vae(vae):
+        frames = torch.from_numpy(video_io.load_frames(plan))
+        return vae.encode(frames), len(frames)
+    latents, count = [], 0
+    for chunk in chunked(video_io.stream_frames(plan), VAE_CHUNK_FRAMES):
+        latents.append(vae.encode(float_frames(chunk)).cpu())
+        count += len(chunk)
+    return torch.cat(latents), count
+
+
+def audio_output(plan: video_io.LoadPlan, frame_count: int) -> dict | None:
+    track = video_io.load_audio(plan, frame_count)
+    if track is None:
+        return None
+    waveform, sample_rate = track
+    return {"waveform": torch.from_numpy(waveform).unsqueeze(0), "sample_rate": sample_rate}
+
+
+def load_video(node: str, path: str, vae=None, **request) -> io.NodeOutput:
+    """Shared body of both loaders: every video_io error comes back naming the node."""
+    try:
+        plan = video_io.plan_load(video_io.probe(path), video_io.LoadRequest(**request))
+        if vae is None or is_video_vae(vae):
+            video_io.check_memory(plan, psutil.virtual_memory().available)
+        if vae is None:
+            images, latent = torch.from_numpy(video_io.load_frames(plan)), None
+            count = len(images)
+        else:
+            samples, count = encode_to_latent(plan, vae)
+            images, latent = torch.zeros((0, plan.height, plan.width, 3)), {"samples": samples}
+        return io.NodeOutput(images, count, plan.fps, audio_output(plan, count), video_io.video_info(plan, count), latent)
+    except VideoIOError as error:
+        raise node_error(node, error) from error
+
+
+def video_files_in_input() -> list[str]:
+    folder = folder_paths.get_input_directory()
+    files = [name for name in os.listdir(folder) if os.path.isfile(os.path.join(folder, name))]
+    return sorted(folder_paths.filter_files_content_types(files, ["video"]))
+
+
+class RewindLoadVideo(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="RewindLoadVideo",
+            display_name="Load Video (Rewind)",
+            category="Rewind/video",
+            description="Loads a video from ComfyUI's input folder (upload one with the button), streaming frames from ffmpeg "
+                        "with correct colours and exact frame counts; refuses up front a load that would not fit in RAM.",
+            inputs=load_inputs(io.Combo.Input("video", options=video_files_in_input(), upload=io.UploadType.video,
+                                              tooltip="A video in ComfyUI's input folder; upload one with the button.")),
+            outputs=LOAD_OUTPUTS,
+        )
+
+    @classmethod
+    def execute(cls, video, vae=None, **request) -> io.NodeOutput:
+        return load_video("RewindLoadVideo", folder_paths.get_annotated_filepath(video), vae, **request)
+
+    @classmethod
+    def fingerprint_inputs(cls, video, **_):
+        path = folder_paths.get_annotated_filepath(video)
+        return os.path.getmtime(path) if os.path.exists(path) else video
+
+    @classmethod
+    def validate_inputs(cls, video, **_):
+        if not folder_paths.exists_annotated_filepath(video):
+            return f"RewindLoadVideo: video file not found in the input folder: {video!r}. Upload it or pick another."
+        return True
+
+
+class RewindLoadVideoPath(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="RewindLoadVideoPath",
+            display_name="Load Video Path (Rewind)",
+            category="Rewind/video",
+            description="Loads a video from a path on the server (for API scripts and files outside the input folder), "
+                        "streaming frames from ffmpeg with correct colours and exact frame counts.",
+            inputs=load_inputs(io.String.Input("video", default="",
+                                               tooltip="Path to a video file on the ComfyUI server; surrounding quotes are ignored.")),
+            outputs=LOAD_OUTPUTS,
+        )
+
+    @classmethod
+    def execute(cls, video, vae=None, **request) -> io.NodeOutput:
+        return load_video("RewindLoadVideoPath", os.path.expanduser(video.strip().strip("\"'")), vae, **request)
+
+    @classmethod
+    def fingerprint_inputs(cls, video, **_):
+        path = os.path.expanduser(video.strip().strip("\"'"))
+        return os.path.getmtime(path) if os.path.isfile(path) else video
+
+
+# --- combining ----------------------------------------------------------------------------------
+
+def to_uint8(frame: torch.Tensor) -> np.ndarray:
+    """One IMAGE frame to (H, W, 3) uint8, rounded rather than truncated (truncation darkens by half a level)."""
+    return frame[..., :3].clamp(0, 1).mul(255).round().to(torch.uint8).cpu().numpy()
+
+
+def decoded_frames(latent: dict, vae) -> Iterator[torch.Tensor]:
+    """Frames of a latent decoded chunk by chunk (video VAEs in one call: they decode across time)."""
+    samples = latent["samples"]
+    chunks = [samples] if is_video_vae(vae) else samples.split(max(1, VAE_CHUNK_FRAMES))
+    for chunk in chunks:
+        images = vae.decode(chunk)
+        yield from images.reshape(-1, *images.shape[-3:])
+
+
+def frame_source(images: torch.Tensor | None, latent: dict | None, vae, pingpong: bool) -> tuple[Iterator[np.ndarray], int]:
+    """uint8 frames in playback order, made one at a time, and how many there will be."""
+    if images is None:
+        if latent is None or vae is None:
+            raise VideoIOError("nothing to write: connect images, or a latent together with a vae.")
+        if not pingpong:
+            return (to_uint8(frame) for frame in decoded_frames(latent, vae)), latent_frame_count(latent, vae)
+        images_u8 = [to_uint8(frame) for frame in decoded_frames(latent, vae)]  # ping-pong revisits frames
+        order = video_io.pingpong_order(len(images_u8))
+        return (images_u8[i] for i in order), len(order)
+    if len(images) == 0:
+        raise VideoIOError("the images input is an empty batch (a loader with a vae outputs latents instead): "
+                           "connect its latent and the vae here.")
+    order = video_io.pingpong_order(len(images)) if pingpong else range(len(images))
+    return (to_uint8(images[i]) for i in order), len(order)
+
+
+def latent_frame_count(latent: dict, vae) -> int:
+    samples = latent["samples"]
+    if not is_video_vae(vae):
+        return samples.shape[0]
+    ratio = vae.upscale_ratio
+    temporal = ratio[0] if isinstance(ratio, tuple) else (lambda frames: frames)
+    return samples.shape[0] * temporal(samples.shape[2])
+
+
+def workflow_metadata(prompt, extra_pnginfo) -> dict | None:
+    """What core's SaveImage/SaveVideo embed: every extra_pnginfo key (the workflow) plus the prompt."""
+    if args.disable_metadata:
+        return None
+    metadata = dict(extra_pnginfo or {})
+    if prompt is not None:
+        metadata["prompt"] = prompt
+    return metadata or None
+
+
+def saved_entry(filename: str, subfolder: str, folder_type: str, fmt: str) -> dict:
+    return {"filename": filename, "subfolder": subfolder, "type": folder_type, "format": fmt}
+
+
+def preview_ui(entries: list[dict], extension: str) -> dict:
+    """The stock frontend plays `animated` results in a <video> unless they are webp/png (then an
+    animated <img>); gifs and png frames are plain images, which browsers animate/show themselves."""
+    return {"images": entries, "animated": (extension in VIDEO_PREVIEW_EXTENSIONS,)}
+
+
+def audio_track(audio: dict | None, frame_count: int, frame_rate: float) -> tuple[np.ndarray, int] | None:
+    if audio is None or audio.get("waveform") is None:
+        return None
+    waveform = audio["waveform"][0].float().cpu().numpy()
+    return video_io.trimmed_audio(waveform, audio["sample_rate"], frame_count / frame_rate), audio["sample_rate"]
+
+
+class RewindVideoCombine(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="RewindVideoCombine",
+            display_name="Video Combine (Rewind)",
+            category="Rewind/video",
+            description="Writes frames to a video or animated image through ffmpeg, one frame at a time, with bt709 colour tags, "
+                        "audio muxed in the same pass and the workflow embedded so dropping the file on ComfyUI restores it.",
+            inputs=[
+                io.Image.Input("images", optional=True, tooltip="The frames to write. Optional when latent and vae are connected."),
+                io.Float.Input("frame_rate", default=8.0, min=0.1, max=240.0, step=1.0, tooltip="Frames per second of the written file."),
+                io.Int.Input("loop_count", default=0, min=0, max=100, tooltip="gif/webp: extra plays after the first; 0 loops forever."),
+                io.String.Input("filename_prefix", default="Rewind/Rewind",
+                                tooltip="File name prefix; may contain subfolders and %date:...% style fields like Save Image."),
+                io.Combo.Input("format", options=list(video_io.FORMATS), default="video/h264-mp4", tooltip="Container and codec to write."),
+                io.Boolean.Input("pingpong", default=False, tooltip="Play forward then backward (2N-2 frames) for a seamless loop."),
+                io.Boolean.Input("save_output", default=True, tooltip="Save to the output folder; off writes a preview to the temp folder."),
+                io.Int.Input("crf", default=19, min=0, max=100,
+                             tooltip="Quality: lower is better (h264/h265 0-51, webm 0-63; webp quality is 100-crf; ignored by gif/ProRes/png)."),
+                io.Combo.Input("pix_fmt", options=list(video_io.PIX_FMT_CHOICES), default="auto",
+                               tooltip="Pixel format; auto picks the format's default (yuv420p for mp4/webm, best compatibility). "
+                                       "yuv444p/10-bit keep more colour but play in fewer browsers."),
+                io.Audio.Input("audio", optional=True, tooltip="Audio to mux in (mp4/webm/ProRes); cut to the video's length."),
+                io.Latent.Input("latent", optional=True, tooltip="Latents to decode with vae chunk by chunk instead of images."),
+                io.Vae.Input("vae", optional=True, tooltip="The VAE that decodes latent."),
+            ],
+            outputs=[io.String.Output("file_path", tooltip="Path of the written file (the folder for a png sequence).")],
+            hidden=[io.Hidden.prompt, io.Hidden.extra_pnginfo],
+            is_output_node=True,
+        )
+
+    @classmethod
+    def execute(cls, frame_rate, loop_count, filename_prefix, format, pingpong, save_output, crf, pix_fmt,
+                images=None, audio=None, latent=None, vae=None) -> io.NodeOutput:
+        try:
+            options = video_io.EncodeOptions(format=format, frame_rate=frame_rate, crf=crf, pix_fmt=pix_fmt, loop_count=loop_count)
+            video_io.resolve_pix_fmt(options)  # fail on a bad combination before any decoding work
+            frames, count = frame_source(images, latent, vae, pingpong)
+            first = next(frames)
+            return cls.write(itertools.chain([first], frames), first.shape, options, save_output, filename_prefix,
+                             audio_track(audio, count, frame_rate))
+        except VideoIOError as error:
+            raise node_error("RewindVideoCombine", error) from error
+
+    @classmethod
+    def write(cls, frames, shape, options, save_output, filename_prefix, audio) -> io.NodeOutput:
+        folder_type = "output" if save_output else "temp"
+        root = folder_paths.get_output_directory() if save_output else folder_paths.get_temp_directory()
+        folder, filename, counter, subfolder, _ = folder_paths.get_save_image_path(filename_prefix, root, shape[1], shape[0])
+        spec = video_io.FORMATS[options.format]
+        metadata = workflow_metadata(cls.hidden.prompt if cls.hidden else None, cls.hidden.extra_pnginfo if cls.hidden else None)
+        name = f"{filename}_{counter:05}_"
+        if spec.extension == "png":
+            paths = video_io.write_png_sequence(frames, os.path.join(folder, name), metadata)
+            frames_subfolder = os.path.join(subfolder, name)
+            entries = [saved_entry(os.path.basename(p), frames_subfolder, folder_type, options.format) for p in paths]
+            return io.NodeOutput(os.path.join(folder, name), ui=preview_ui(entries, spec.extension))
+        path = os.path.join(folder, f"{name}.{spec.extension}")
+        video_io.encode_video(frames, path, options, audio=audio, metadata=metadata)
+        entries = [saved_entry(os.path.basename(path), subfolder, folder_type, options.format)]
+        return io.NodeOutput(path, ui=preview_ui(entries, spec.extension))
+
+
+NODES = [RewindLoadVideo, RewindLoadVideoPath, RewindVideoCombine]

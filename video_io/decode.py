@@ -245,13 +245,16 @@ def load_audio(plan: LoadPlan, frame_count: int) -> tuple[np.ndarray, int] | Non
     source = plan.source
     if not source.audio_channels:
         return None
-    span = frame_count * plan.select_every_nth / plan.rate
-    done = run_ffmpeg(["-ss", f"{plan.start_time:.6f}", "-t", f"{span:.6f}", "-i", source.path, "-map", "0:a:0",
-                       "-f", "f32le", "-ac", str(source.audio_channels), "-ar", str(source.audio_sample_rate), "-"])
+    rate = source.audio_sample_rate
+    first = round(plan.start_time * rate)
+    last = first + round(frame_count * plan.select_every_nth / plan.rate * rate)
+    # atrim counts decoded samples, so encoder priming cannot shorten the span (input -ss/-t can)
+    done = run_ffmpeg(["-i", source.path, "-map", "0:a:0", "-af", f"atrim=start_sample={first}:end_sample={last}",
+                       "-f", "f32le", "-ac", str(source.audio_channels), "-ar", str(rate), "-"])
     if done.returncode != 0:
         raise VideoIOError(f"cannot decode the audio of {source.path!r}: {stderr_tail(done.stderr)}")
     samples = np.frombuffer(done.stdout, dtype=np.float32).reshape(-1, source.audio_channels)
-    return np.ascontiguousarray(samples.T), source.audio_sample_rate
+    return np.ascontiguousarray(samples.T), rate
 
 
 def video_info(plan: LoadPlan, frame_count: int) -> dict:
