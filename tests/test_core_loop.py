@@ -158,3 +158,28 @@ def test_anderson_solves_a_slow_linear_contraction_fast():
         plain = plain + residual(plain)
     accelerated, _ = inversion.anderson_fixed_point(residual, torch.zeros_like(target), 6)
     assert float((accelerated - target).abs().max()) < float((plain - target).abs().max()) / 10
+
+
+class NoHostSync(torch.overrides.TorchFunctionMode):
+    """Fails on every call that would make the host wait for the device."""
+
+    SYNCING = {torch.Tensor.item, torch.Tensor.tolist, torch.Tensor.cpu, torch.Tensor.numpy,
+               torch.Tensor.__bool__, torch.Tensor.__float__, torch.Tensor.__int__, torch.Tensor.nonzero}
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in self.SYNCING:
+            raise AssertionError(f"host sync inside the sampling loop: {func.__name__}")
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("solver, iterations", [("euler", 4), ("heun", 2), ("dpmpp_2m", 0), ("heun", 0)])
+def test_the_step_loop_never_reads_back_from_the_device(solver, iterations):
+    data = reference.MIXTURE
+    x0 = clip(data)
+    down = ays.ays_sigmas("Wan2.1", 8)
+    denoise = lambda x, s: data.denoise(x, s, "flow")  # noqa: E731
+    with NoHostSync():
+        up = loop.unsample(denoise, x0, down[::-1], solver, "flow", iterations, record_trajectory=True)
+        loop.resample(denoise, up.x, down, solver, "flow", callback=lambda *a: None)
+    with pytest.raises(AssertionError, match="host sync"), NoHostSync():
+        loop.resample(lambda x, s: x * float(x.mean()), up.x, down, solver, "flow")  # the guard itself works

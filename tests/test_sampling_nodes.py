@@ -188,3 +188,21 @@ def test_progress_reports_every_step_and_cancel_stops_within_a_step(nodes):
     finally:
         comfy.model_management.interrupt_current_processing(False)
         comfy.utils.set_progress_bar_global_hook(None)
+
+
+@pytest.mark.parametrize("cfg, batch_factor", [(1.0, 1), (4.0, 2)])
+def test_cond_and_uncond_share_one_model_call_and_cfg_1_skips_uncond(nodes, cfg, batch_factor):
+    sampling, _ = nodes
+    model, cond, latent = reference(nodes, "SD1.5")
+    model = model.clone()
+    batches = []
+
+    def record(apply_model, args):
+        batches.append(args["input"].shape[0])
+        return apply_model(args["input"], args["timestep"], **args["c"])
+
+    model.set_model_unet_function_wrapper(record)
+    sigmas = sampling.RewindAYSScheduler.execute("SD1", 4, 1.0).result[0]
+    sampling.RewindUnsampler.execute(model, cond, cond, latent, cfg, sigmas, "euler")
+    frames = latent["samples"].shape[0]
+    assert batches == [frames * batch_factor] * 4
