@@ -60,12 +60,12 @@ class ComfyAPI:
             self._object_info = self.get_json("/object_info")
         return self._object_info
 
-    def queue_prompt(self, prompt: dict, client_id: str, extra_data: dict | None = None) -> str:
-        payload = {"prompt": prompt, "client_id": client_id}
-        if extra_data:
-            payload["extra_data"] = extra_data
+    def queue_prompt(self, prompt: dict, client_id: str) -> tuple[str, dict]:
+        """(prompt id, node errors): ComfyUI queues a prompt whose other outputs are valid and
+        returns the errors of the outputs it dropped."""
         try:
-            return self.post_json("/prompt", payload)["prompt_id"]
+            answer = self.post_json("/prompt", {"prompt": prompt, "client_id": client_id})
+            return answer["prompt_id"], answer.get("node_errors") or {}
         except urllib.error.HTTPError as error:
             body = error.read()
             try:

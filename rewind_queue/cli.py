@@ -169,9 +169,12 @@ def run_prompt(api: ComfyAPI, prompt: dict, out_dir: Path, timeout: float = 3600
     progress = ProgressBar(prompt, progress_stream)
     try:
         try:
-            prompt_id = api.queue_prompt(prompt, client_id)
+            prompt_id, node_errors = api.queue_prompt(prompt, client_id)
         except PromptRejected as rejection:
             raise RunFailed(format_prompt_rejection(rejection.body, known_urls)) from None
+        dropped = format_prompt_rejection({"error": {"message": "some outputs will not run"}, "node_errors": node_errors}, known_urls)
+        if node_errors:
+            print(f"warning: {dropped}", file=progress_stream)
         entry = wait_for_history(api, socket_, prompt_id, timeout, progress)
     finally:
         progress.finish()
@@ -181,10 +184,14 @@ def run_prompt(api: ComfyAPI, prompt: dict, out_dir: Path, timeout: float = 3600
     if failure:
         raise RunFailed(failure)
     outputs = entry.get("outputs") or {}
-    return RunResult(prompt_id, download_outputs(api, outputs, Path(out_dir)), output_texts(outputs), outputs)
+    result = RunResult(prompt_id, download_outputs(api, outputs, Path(out_dir)), output_texts(outputs), outputs)
+    if node_errors:
+        saved = "".join(f"\n  saved anyway: {path}" for path in result.files)
+        raise RunFailed(dropped + saved)
+    return result
 
 
-def _model_urls(ui: dict) -> dict[str, str]:
+def model_urls(ui: dict) -> dict[str, str]:
     """``properties.models`` entries that ComfyUI's templates attach to loader nodes."""
     return {
         model["name"]: model["url"]
@@ -238,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     api = ComfyAPI(args.server)
     try:
         workflow = wf.load_workflow(args.workflow)
-        known_urls = _model_urls(workflow) if wf.is_ui_format(workflow) else {}
+        known_urls = model_urls(workflow) if wf.is_ui_format(workflow) else {}
         prompt = prepare_prompt(api, workflow, args.video, args.prompt, args.assignments)
         result = run_prompt(api, prompt, args.out, args.timeout, known_urls=known_urls)
     except wf.WorkflowError as error:

@@ -76,9 +76,10 @@ def format_prompt_rejection(body: dict, known_urls: dict[str, str] | None = None
     """The text for a 400 from ``/prompt``: the overall error, then one line per node error."""
     error = body.get("error") or {}
     lines = [f"ComfyUI rejected the workflow: {error.get('message', 'invalid prompt')}"]
-    if error.get("details"):
+    node_errors = body.get("node_errors") or {}
+    if error.get("details") and not node_errors:  # with node errors, details only repeats them
         lines[0] += f" ({error['details']})"
-    for node_id, report in (body.get("node_errors") or {}).items():
+    for node_id, report in node_errors.items():
         for node_error in report.get("errors", []):
             lines.append("  " + format_node_error(node_id, report.get("class_type", "?"), node_error, known_urls))
     return "\n".join(lines)

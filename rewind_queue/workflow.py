@@ -175,6 +175,29 @@ def _bypass_input_link(node: dict, output_slot: int, link_type) -> int | None:
     return None
 
 
+def widget_default(spec: list):
+    """The value the editor would show for a fresh widget: its default, else the first option."""
+    kind = spec[0]
+    options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+    if "default" in options:
+        return options["default"]
+    choices = kind if isinstance(kind, list) else options.get("options") if kind == "COMBO" else None
+    return choices[0] if choices else None
+
+
+def with_required_defaults(prompt: dict, object_info: dict) -> dict:
+    """Fills every missing required widget input with its default, as dropping a fresh node in
+    the editor would: workflows built in code then only name the inputs they care about."""
+    for node in prompt.values():
+        info = object_info.get(node["class_type"])
+        for name, spec in _input_specs(info) if info else []:
+            if name in info["input"].get("required", {}) and name not in node["inputs"] and _is_widget(spec):
+                default = widget_default(spec)
+                if default is not None:
+                    node["inputs"][name] = default
+    return prompt
+
+
 # --- edits ------------------------------------------------------------------------------------
 
 def find_node(prompt: dict, reference: str) -> str:

@@ -2,7 +2,7 @@
 # The main job: a headless ComfyUI with the pack runs the reference unsample → resample
 # workflow on assets/sample.mp4 and prints the output video and the roundtrip PSNR.
 # WORKFLOW=... VIDEO=... PROMPT=... run your workflow instead (COMFYUI_PATH: your ComfyUI);
-# SERVER=http://host:port uses a ComfyUI that is already running.
+# COMFYUI_URL=http://host:port uses a ComfyUI that is already running.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-exec "$ROOT/scripts/with_env.sh" python scripts/main_job.py "$@"
+exec "$ROOT/scripts/with_env.sh" python -m rewind_queue.main_job "$@"

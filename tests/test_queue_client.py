@@ -243,3 +243,17 @@ def test_uploaded_file_that_fails_at_run_time_reports_the_failing_node(comfy_ser
     assert result.returncode == 1
     assert "failed while running node 1 (LoadImage)" in result.stderr
     assert (comfy_server.base / "input" / "not_an_image.png").is_file()  # the @FILE upload landed
+
+
+@pytest.mark.server
+def test_outputs_dropped_by_validation_fail_the_run_but_valid_outputs_are_saved(comfy_server, tmp_path):
+    prompt = empty_image_prompt(prefix="partial")
+    prompt["3"] = {"class_type": "EmptyImage", "inputs": {"widht": 8, "height": 8, "batch_size": 1, "color": 0}}
+    prompt["4"] = {"class_type": "SaveImage", "inputs": {"images": ["3", 0], "filename_prefix": "dropped"}}
+    workflow = tmp_path / "partial.json"
+    workflow.write_text(json.dumps(prompt))
+    result = run_client(comfy_server, workflow, "--out", tmp_path / "out")
+    assert result.returncode == 1
+    assert "node 3 (EmptyImage), input 'width': Required input is missing" in result.stderr
+    assert [path.name for path in (tmp_path / "out").iterdir()] == ["partial_00001_.png"]
+    assert "saved anyway:" in result.stderr
