@@ -5,10 +5,13 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
-# Hook for the browser tier: tests/browser/setup.sh provisions what it needs (idempotent).
-if [ -x tests/browser/setup.sh ]; then
-  scripts/with_env.sh tests/browser/setup.sh
-fi
+# The browser tier (tests/browser, collected like every other tier) needs Chromium and
+# playwright-core first; scripts/install_browser.sh provisions them (idempotent) when the
+# run may include that tier (no arguments, or arguments naming it).
+case " $* " in
+  "  " | *browser*)
+    if [ -d tests/browser ] && [ -x scripts/install_browser.sh ]; then scripts/install_browser.sh; fi ;;
+esac
 ci_args=()
 if [ "${CI:-}" = "true" ]; then
   ci_args=(-p no:cacheprovider --durations=10)
