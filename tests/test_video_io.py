@@ -126,12 +126,54 @@ def test_workflow_embedded_in_containers_with_and_without_audio(tmp_path, fmt):
         assert vio.probe(path).audio_channels == (2 if with_audio else 0)
 
 
-def test_mp4_metadata_is_in_the_mdta_keys_the_frontend_reads(tmp_path):
-    path = str(tmp_path / "clip.mp4")
-    vio.encode_video(numbered_clip(4), path, vio.EncodeOptions(), metadata=METADATA)
+def boxes(data: bytes, start: int, end: int) -> dict[bytes, tuple[int, int]]:
+    """ISO-BMFF child boxes in [start, end) as {type: (content start, end)}."""
+    found, at = {}, start
+    while at + 8 <= end:
+        size, kind = struct.unpack(">I4s", data[at:at + 8])
+        found.setdefault(kind, (at + 8, at + size))
+        at += size
+    return found
+
+
+def frontend_mp4_metadata(data: bytes) -> dict[str, str]:
+    """The walk ComfyUI's frontend does on a dropped mp4/mov: moov/udta/meta, then `keys` names
+    matched with `ilst` items by index, each value in its `data` box."""
+    udta = boxes(data, *boxes(data, 0, len(data))[b"moov"])[b"udta"]
+    meta_box = boxes(data, *udta)[b"meta"]
+    children = boxes(data, meta_box[0] + 4, meta_box[1])  # meta is a full box: skip version/flags
+    keys_start, _ = children[b"keys"]
+    count, at, names = struct.unpack(">I", data[keys_start + 4:keys_start + 8])[0], keys_start + 8, []
+    for _ in range(count):
+        size = struct.unpack(">I", data[at:at + 4])[0]
+        names.append(data[at + 8:at + size].decode())  # after the 'mdta' namespace
+        at += size
+    values, at = {}, children[b"ilst"][0]
+    while at < children[b"ilst"][1]:
+        size, index = struct.unpack(">II", data[at:at + 8])
+        data_start, data_end = boxes(data, at + 8, at + size)[b"data"]
+        values[names[index - 1]] = data[data_start + 8:data_end].decode()  # skip type and locale
+        at += size
+    return values
+
+
+@pytest.mark.parametrize("fmt", ["video/h264-mp4", "video/ProRes"])
+def test_mp4_and_mov_metadata_read_back_the_way_the_frontend_reads_it(tmp_path, fmt):
+    path = str(tmp_path / f"clip.{vio.FORMATS[fmt].extension}")
+    audio = (np.zeros((1, 8000), np.float32), 8000)
+    vio.encode_video(numbered_clip(4), path, vio.EncodeOptions(format=fmt), audio=audio, metadata=METADATA)
     data = open(path, "rb").read()
-    assert b"mdta" in data and b"keys" in data and b"ilst" in data
-    assert data.index(b"moov") < data.index(b"mdat")  # faststart: the frontend reads only the head of big files
+    found = frontend_mp4_metadata(data)
+    assert json.loads(found["workflow"]) == WORKFLOW and json.loads(found["prompt"]) == PROMPT
+    assert data.index(b"moov") < data.index(b"mdat")  # faststart: players and the frontend find it at the head
+
+
+def test_webm_tags_are_upper_case_near_the_start(tmp_path):
+    """The frontend JSON-parses only tags named exactly WORKFLOW/PROMPT, within the first 2 MB."""
+    path = str(tmp_path / "clip.webm")
+    vio.encode_video(numbered_clip(4), path, vio.EncodeOptions(format="video/webm"), metadata=METADATA)
+    data = open(path, "rb").read()
+    assert data.index(b"WORKFLOW") < 2 * 1024 * 1024 and b"PROMPT" in data
 
 
 def test_webp_exif_holds_workflow_and_stays_a_valid_animation(tmp_path):
