@@ -6,6 +6,7 @@ step-independent windows into ComfyUI's `calc_cond_batch`.
 """
 from __future__ import annotations
 
+import math
 import weakref
 
 import torch
@@ -13,6 +14,7 @@ from comfy_api.latest import io
 
 import comfy.context_windows as core_windows
 import comfy.model_management
+import comfy.patcher_extension
 
 from ..coherence.color import color_match
 from ..coherence.guidance import MODES, Coherence
@@ -154,29 +156,42 @@ class RewindContextHandler(core_windows.IndexListContextHandler):
         return results
 
 
+# What the clip holds at once besides the model: the loop's state, the model's estimate and the next
+# state, plus the handler's fused output per cond (cond, uncond) and its weight counts.
+MIN_STATE_COPIES = 6
+
+
 def apply_context_windows(model_patcher, options: ContextOptions):
     """A clone of `model_patcher` whose model calls run in Rewind's context windows.
 
     Installed as `model_options["context_handler"]`, so ComfyUI slices conds and ControlNet hints per
-    window, and memory is estimated for one window rather than the whole clip.
+    window, and memory is estimated for one window rather than the whole clip. Before sampling, a
+    clip whose latent state cannot fit in memory fails with the number of frames that would.
     """
     latent_ndim = 5 if getattr(model_patcher.model.latent_format, "latent_dimensions", 2) == 3 else 4
     frame_axis = resolve_frame_axis(options.layout, latent_ndim)
     clone = model_patcher.clone()
     clone.model_options["context_handler"] = RewindContextHandler(options, frame_axis)
-    core_windows.create_prepare_sampling_wrapper(clone)
+    clone.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.PREPARE_SAMPLING, "Rewind_clip_fits", _check_clip_fits)
+    core_windows.create_prepare_sampling_wrapper(clone)  # after ours: it shrinks noise_shape to one window
     return clone
 
 
-def ensure_clip_fits(latent: torch.Tensor, state_copies: int, frame_axis: int, device=None) -> None:
-    """Fails before sampling when `state_copies` copies of the latent (solver states, outputs) exceed free memory.
+def _check_clip_fits(executor, model, noise_shape, *args, **kwargs):
+    handler = kwargs["model_options"]["context_handler"]
+    ensure_clip_fits(tuple(noise_shape), 4, MIN_STATE_COPIES, handler.dim, model.load_device)
+    return executor(model, noise_shape, *args, **kwargs)
+
+
+def ensure_clip_fits(shape: tuple[int, ...], bytes_per_element: int, state_copies: int, frame_axis: int, device=None) -> None:
+    """Fails before sampling when `state_copies` copies of a latent of `shape` exceed free memory.
 
     With context windows the model's activations scale with the window, so what grows with the clip
-    is the latent itself and the solver state held for it.
+    is the latent itself and the state the sampler holds for it.
     """
     device = device if device is not None else comfy.model_management.get_torch_device()
-    num_frames = latent.shape[frame_axis]
-    bytes_per_frame = latent.numel() * latent.element_size() // max(1, num_frames)
+    num_frames = shape[frame_axis]
+    bytes_per_frame = math.prod(shape) * bytes_per_element // max(1, num_frames)
     available = comfy.model_management.get_free_memory(device)
     fit = frames_that_fit(bytes_per_frame, state_copies, available)
     if fit < num_frames:

@@ -122,13 +122,18 @@ def test_layout_mismatch_is_explained(comfy):
 def test_clip_too_long_for_memory_says_how_many_frames_fit(comfy, monkeypatch):
     import comfy.model_management
 
-    from rewind.nodes.context import ensure_clip_fits
+    from rewind.nodes.context import MIN_STATE_COPIES, apply_context_windows, ensure_clip_fits
 
-    latent = torch.zeros(256, 4, 8, 8)  # 1 KiB per frame
     monkeypatch.setattr(comfy.model_management, "get_free_memory", lambda device=None: 100 * 1024 * 4)
     with pytest.raises(MemoryError, match="at most 100 frames fit"):
-        ensure_clip_fits(latent, state_copies=4, frame_axis=0, device="cpu")
-    ensure_clip_fits(latent[:100], state_copies=4, frame_axis=0, device="cpu")
+        ensure_clip_fits((256, 4, 8, 8), 4, state_copies=4, frame_axis=0, device="cpu")  # 1 KiB per frame
+    ensure_clip_fits((100, 4, 8, 8), 4, state_copies=4, frame_axis=0, device="cpu")
+
+    patcher = apply_context_windows(analytic_patcher(comfy), ContextOptions(length=8, overlap=2))
+    monkeypatch.setattr(comfy.model_management, "get_free_memory", lambda device=None: 10 * 1024 * MIN_STATE_COPIES)
+    with pytest.raises(MemoryError, match="at most 10 frames fit"):
+        run_sampler(patcher, torch.zeros(20, 4, 8, 8), "euler")  # 1 KiB per frame: fails before any model call
+    assert patcher.model.diffusion_model.windows_seen == []
 
 
 def test_preview_renders_windows_as_rows(comfy):
