@@ -1,0 +1,240 @@
+"""The five example workflows: the whole unsampling style transfer, once per model family.
+
+Each family builds its model (and, where it has one, a weak ControlNet) and hands it to
+``style_transfer``, the one shared chain: video → VAE Encode → AYS (16 steps) → exact unsample
+(cfg 1) → zero-noise resample (cfg > 1, coherence) → VAE Decode → Video Combine.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .graph import Graph, Model, Node, Output
+
+HF = "https://huggingface.co"
+STEPS = 16
+INPUT_VIDEO = "input.mp4"
+NEGATIVE = "blurry, low quality, jpeg artifacts, watermark, text, deformed"
+
+SD15 = Model("v1-5-pruned-emaonly-fp16.safetensors", "checkpoints",
+             f"{HF}/Comfy-Org/stable-diffusion-v1-5-archive/resolve/main/v1-5-pruned-emaonly-fp16.safetensors",
+             "Hugging Face: Comfy-Org/stable-diffusion-v1-5-archive (or any SD1.5 checkpoint from Civitai)")
+SD15_CANNY = Model("control_v11p_sd15_canny_fp16.safetensors", "controlnet",
+                   f"{HF}/comfyanonymous/ControlNet-v1-1_fp16_safetensors/resolve/main/control_v11p_sd15_canny_fp16.safetensors",
+                   "Hugging Face: comfyanonymous/ControlNet-v1-1_fp16_safetensors")
+SDXL = Model("sd_xl_base_1.0.safetensors", "checkpoints",
+             f"{HF}/stabilityai/stable-diffusion-xl-base-1.0/resolve/main/sd_xl_base_1.0.safetensors",
+             "Hugging Face: stabilityai/stable-diffusion-xl-base-1.0 (or any SDXL checkpoint from Civitai)")
+SDXL_CANNY = Model("controlnet-canny-sdxl-1.0.safetensors", "controlnet",
+                   f"{HF}/diffusers/controlnet-canny-sdxl-1.0/resolve/main/diffusion_pytorch_model.fp16.safetensors",
+                   "Hugging Face: diffusers/controlnet-canny-sdxl-1.0 (file diffusion_pytorch_model.fp16.safetensors, "
+                   "saved as controlnet-canny-sdxl-1.0.safetensors)")
+ANIMATEDIFF = Model("v3_sd15_mm.ckpt", "animatediff_models", f"{HF}/guoyww/animatediff/resolve/main/v3_sd15_mm.ckpt",
+                    "Hugging Face: guoyww/animatediff")
+HOTSHOT = Model("hsxl_temporal_layers.f16.safetensors", "animatediff_models",
+                f"{HF}/hotshotco/Hotshot-XL/resolve/main/hsxl_temporal_layers.f16.safetensors",
+                "Hugging Face: hotshotco/Hotshot-XL")
+WAN_REPACK = f"{HF}/Comfy-Org/Wan_2.1_ComfyUI_repackaged/resolve/main/split_files"
+WAN_PAGE = "Hugging Face: Comfy-Org/Wan_2.1_ComfyUI_repackaged"
+WAN_UNET = Model("wan2.1_t2v_1.3B_fp16.safetensors", "diffusion_models",
+                 f"{WAN_REPACK}/diffusion_models/wan2.1_t2v_1.3B_fp16.safetensors", WAN_PAGE)
+WAN_TEXT = Model("umt5_xxl_fp8_e4m3fn_scaled.safetensors", "text_encoders",
+                 f"{WAN_REPACK}/text_encoders/umt5_xxl_fp8_e4m3fn_scaled.safetensors", WAN_PAGE)
+WAN_VAE = Model("wan_2.1_vae.safetensors", "vae", f"{WAN_REPACK}/vae/wan_2.1_vae.safetensors", WAN_PAGE)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What differs between families in the shared chain."""
+
+    ays_model_type: str
+    video_preset: str
+    width: int
+    height: int
+    frame_load_cap: int
+    resample_cfg: float
+    coherence_mode: str
+    coherence_strength: float
+    context_schedule: str | None = None  # None: the model brings its own windows (AnimateDiff-Evolved)
+    context_length: int = 16
+    context_overlap: int = 4
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """What a family's loaders provide to the shared chain."""
+
+    model: Output
+    vae: Output
+    positive: Output
+    negative: Output
+    video: Node
+
+
+def load_video(g: Graph, s: Settings) -> Node:
+    return g.node("RewindLoadVideo", 1, title="Load Video", video=INPUT_VIDEO, model_preset=s.video_preset,
+                  custom_width=s.width, custom_height=s.height, frame_load_cap=s.frame_load_cap)
+
+
+def text_encoders(g: Graph, clip: Output, positive: str) -> tuple[Node, Node]:
+    """Titled Positive/Negative: `python -m rewind_queue --prompt` finds the positive one by title."""
+    return (g.node("CLIPTextEncode", 1, title="Positive", clip=clip, text=positive),
+            g.node("CLIPTextEncode", 1, title="Negative", clip=clip, text=NEGATIVE))
+
+
+def weak_canny_controlnet(g: Graph, model: Model, frames: Output, vae: Output, positive: Output, negative: Output,
+                          strength: float) -> tuple[Output, Output]:
+    """Edges of the input frames, applied weakly and only over the first 60% of the path: enough to
+    hold outlines where the new prompt would drift, too little to copy the input's texture."""
+    loader = g.node("ControlNetLoader", 2, models=[model], control_net_name=model.name)
+    edges = g.node("Canny", 2, image=frames, low_threshold=0.4, high_threshold=0.8)
+    applied = g.node("ControlNetApplyAdvanced", 2, positive=positive, negative=negative, control_net=loader["CONTROL_NET"],
+                     image=edges["IMAGE"], strength=strength, start_percent=0.0, end_percent=0.6, vae=vae)
+    return applied["positive"], applied["negative"]
+
+
+def style_transfer(g: Graph, s: Settings, m: Loaded) -> None:
+    """The shared chain; the unsampler and resampler see the same conditioning and windows."""
+    latent = g.node("VAEEncode", 3, pixels=m.video["IMAGE"], vae=m.vae)
+    sigmas = g.node("RewindAYSScheduler", 3, model_type=s.ays_model_type, steps=STEPS, denoise=1.0)
+    windows = {}
+    if s.context_schedule is not None:
+        options = g.node("RewindContextOptions", 3, context_schedule=s.context_schedule, context_length=s.context_length,
+                         context_overlap=s.context_overlap, fuse_method="pyramid", layout="auto")
+        windows = {"context_options": options["context_options"]}
+    coherence = g.node("RewindLatentCoherence", 3, mode=s.coherence_mode, strength=s.coherence_strength,
+                       start_percent=0.0, end_percent=0.7, low_pass=0.0,
+                       **(windows if s.coherence_mode == "window agreement" else {}))
+    conditioning = {"model": m.model, "positive": m.positive, "negative": m.negative}
+    noise = g.node("RewindUnsampler", 4, **conditioning, latent=latent["LATENT"], cfg=1.0, sigmas=sigmas["SIGMAS"],
+                   solver="exact", exact_iterations=4, **windows)
+    clean = g.node("RewindResampler", 4, **conditioning, latent=noise["noise"], cfg=s.resample_cfg,
+                   solver="match unsampler", coherence=coherence["coherence"], **windows)
+    frames = g.node("VAEDecode", 5, samples=clean["latent"], vae=m.vae)
+    g.node("RewindVideoCombine", 5, images=frames["IMAGE"], frame_rate=m.video["FLOAT"], audio=m.video["AUDIO"],
+           filename_prefix=f"Rewind/{g.name}", format="video/h264-mp4", crf=19)
+
+
+def model_note(title: str, summary: str, models: list[Model], settings: str) -> str:
+    lines = [f"## {title}", "", summary, "", "### Models", ""]
+    lines += [f"- **{m.name}** → `ComfyUI/models/{m.directory}/` — {m.page}" for m in models]
+    lines += ["", "### Settings that matter", "", settings, "",
+              "Upload your clip in **Load Video**, edit the **Positive** prompt, queue. "
+              "Headless: `python -m rewind_queue workflows/api/<this file> --video clip.mp4 --prompt \"...\"`."]
+    return "\n".join(lines)
+
+
+COMMON_SETTINGS = (
+    "- Unsampler: solver **exact**, cfg **1.0**: the noise retraces to the input exactly under the resampler's steps.\n"
+    "- Resampler: solver **match unsampler**, no noise added; its cfg above the unsampler's is what moves the "
+    "video toward the prompt (raise for a stronger style, lower to stay closer to the input).\n"
+    "- Both passes share the same conditioning wires (and context windows), so only cfg and the prompt differ."
+)
+
+
+def checkpoint_family(name: str, title: str, summary: str, checkpoint: Model, controlnet: Model, s: Settings,
+                      positive: str, strength: float) -> Graph:
+    """SD1.5 and SDXL: an image model run over the frame batch, with a weak Canny ControlNet."""
+    g = Graph(name)
+    g.note(model_note(title, summary, [checkpoint, controlnet], COMMON_SETTINGS + (
+        f"\n- ControlNet strength {strength} until 60% of the path: outlines hold, texture is free to change."
+        f"\n- Context windows ({s.context_schedule}, {s.context_length} frames) only batch frames to bound VRAM; "
+        f"**{s.coherence_mode}** coherence (strength {s.coherence_strength}) is what fights flicker.")))
+    loader = g.node("CheckpointLoaderSimple", 0, models=[checkpoint], ckpt_name=checkpoint.name)
+    video = load_video(g, s)
+    pos, neg = text_encoders(g, loader["CLIP"], positive)
+    cn_pos, cn_neg = weak_canny_controlnet(g, controlnet, video["IMAGE"], loader["VAE"], pos["CONDITIONING"],
+                                           neg["CONDITIONING"], strength)
+    style_transfer(g, s, Loaded(loader["MODEL"], loader["VAE"], cn_pos, cn_neg, video))
+    return g
+
+
+def animatediff_family(name: str, title: str, summary: str, checkpoint: Model, motion: Model, controlnet: Model,
+                       s: Settings, positive: str, strength: float) -> Graph:
+    """AnimateDiff and Hotshot-XL: a motion module through AnimateDiff-Evolved, its own context windows."""
+    g = Graph(name)
+    g.note(model_note(title, summary, [checkpoint, motion, controlnet], COMMON_SETTINGS + (
+        f"\n- AnimateDiff-Evolved's static context ({s.context_length} frames, overlap {s.context_overlap}) windows the "
+        "motion module, so Rewind's context options stay unconnected (one windowing, not two)."
+        f"\n- ControlNet strength {strength} until 60% of the path; light **{s.coherence_mode}** coherence "
+        f"(strength {s.coherence_strength}): the motion module already ties frames together."
+        "\n- Needs ComfyUI-AnimateDiff-Evolved (ComfyUI Manager → Install Missing Custom Nodes).")))
+    loader = g.node("CheckpointLoaderSimple", 0, models=[checkpoint], ckpt_name=checkpoint.name)
+    motion_model = g.node("ADE_LoadAnimateDiffModel", 0, models=[motion], model_name=motion.name)
+    applied = g.node("ADE_ApplyAnimateDiffModelSimple", 0, motion_model=motion_model["MOTION_MODEL"])
+    context = g.node("ADE_StandardStaticContextOptions", 0, context_length=s.context_length,
+                     context_overlap=s.context_overlap, fuse_method="pyramid", use_on_equal_length=False,
+                     start_percent=0.0, guarantee_steps=1)
+    evolved = g.node("ADE_UseEvolvedSampling", 0, model=loader["MODEL"], m_models=applied["M_MODELS"],
+                     context_options=context["CONTEXT_OPTS"], beta_schedule="autoselect")
+    video = load_video(g, s)
+    pos, neg = text_encoders(g, loader["CLIP"], positive)
+    cn_pos, cn_neg = weak_canny_controlnet(g, controlnet, video["IMAGE"], loader["VAE"], pos["CONDITIONING"],
+                                           neg["CONDITIONING"], strength)
+    style_transfer(g, s, Loaded(evolved["MODEL"], loader["VAE"], cn_pos, cn_neg, video))
+    return g
+
+
+def wan21() -> Graph:
+    """Wan2.1 T2V 1.3B: a flow video model; Rewind's windows run on its temporal latent axis."""
+    s = Settings("Wan2.1", "Wan2.1 (16 fps, 4n+1 frames, 16 px)", 832, 480, 81, resample_cfg=3.0,
+                 coherence_mode="window agreement", coherence_strength=0.3, context_schedule="static",
+                 context_length=81, context_overlap=20)
+    g = Graph("wan21")
+    g.note(model_note(
+        "Rewind: Wan2.1 (1.3B) video style transfer",
+        "Unsample the clip with Wan2.1's flow model, resample with a new prompt. Rewind's flow path ends at "
+        "sigma 1 without core's division by (1 - sigma), which is what makes unsampling a flow model possible.",
+        [WAN_UNET, WAN_TEXT, WAN_VAE], COMMON_SETTINGS + (
+            "\n- AYS model_type **Wan2.1** (flow shift 3); the loader's Wan2.1 preset gives 16 fps, 4n+1 frames, "
+            "sizes in multiples of 16."
+            "\n- Context windows of 81 frames (21 latent frames), overlap 20, on the temporal axis: clips up to 81 frames "
+            "run in one window, longer ones slide; **window agreement** coherence keeps the windows' colour in step.")))
+    unet = g.node("UNETLoader", 0, models=[WAN_UNET], unet_name=WAN_UNET.name, weight_dtype="default")
+    clip = g.node("CLIPLoader", 0, models=[WAN_TEXT], clip_name=WAN_TEXT.name, type="wan", device="default")
+    vae = g.node("VAELoader", 0, models=[WAN_VAE], vae_name=WAN_VAE.name)
+    video = load_video(g, s)
+    pos, neg = text_encoders(g, clip["CLIP"], "an oil painting, thick impasto brush strokes, warm palette")
+    style_transfer(g, s, Loaded(unet["MODEL"], vae["VAE"], pos["CONDITIONING"], neg["CONDITIONING"], video))
+    return g
+
+
+def sd15() -> Graph:
+    s = Settings("SD1", "SD1.5 (8 px)", 512, 512, 48, resample_cfg=3.0, coherence_mode="temporal",
+                 coherence_strength=0.4, context_schedule="batched", context_length=16, context_overlap=0)
+    return checkpoint_family(
+        "sd15", "Rewind: SD1.5 video style transfer",
+        "Each frame is unsampled to noise and resampled with the new prompt by an SD1.5 image model; the shared "
+        "noise path, a weak Canny ControlNet and temporal coherence keep the frames consistent.",
+        SD15, SD15_CANNY, s, "a watercolor painting, soft washes of colour, paper texture", strength=0.35)
+
+
+def sdxl() -> Graph:
+    s = Settings("SDXL", "SDXL (8 px)", 1024, 576, 48, resample_cfg=3.0, coherence_mode="temporal",
+                 coherence_strength=0.4, context_schedule="batched", context_length=8, context_overlap=0)
+    return checkpoint_family(
+        "sdxl", "Rewind: SDXL video style transfer",
+        "The SD1.5 recipe with an SDXL checkpoint at 1024x576, the AYS SDXL schedule and an SDXL Canny ControlNet.",
+        SDXL, SDXL_CANNY, s, "a cel-shaded anime film still, clean line art, vivid colours", strength=0.3)
+
+
+def animatediff() -> Graph:
+    s = Settings("SD1", "AnimateDiff (8 px, 8 fps)", 512, 512, 64, resample_cfg=3.0, coherence_mode="temporal",
+                 coherence_strength=0.2, context_length=16, context_overlap=4)
+    return animatediff_family(
+        "animatediff", "Rewind: AnimateDiff (SD1.5) video style transfer",
+        "SD1.5 with the AnimateDiff v3 motion module: the motion module sees 16 frames at once, so the restyled "
+        "video moves as one.", SD15, ANIMATEDIFF, SD15_CANNY, s,
+        "a claymation scene, plasticine figures, soft studio light", strength=0.3)
+
+
+def hotshot_xl() -> Graph:
+    s = Settings("SDXL", "SDXL (8 px)", 512, 512, 32, resample_cfg=3.0, coherence_mode="temporal",
+                 coherence_strength=0.2, context_length=8, context_overlap=2)
+    return animatediff_family(
+        "hotshot_xl", "Rewind: Hotshot-XL (SDXL) video style transfer",
+        "SDXL with Hotshot-XL's temporal layers through AnimateDiff-Evolved, in 8-frame windows. Hotshot-XL was "
+        "trained at 512x512: an SDXL checkpoint fine-tuned for 512 px (Hugging Face: hotshotco/SDXL-512) looks best.",
+        SDXL, HOTSHOT, SDXL_CANNY, s, "a stained glass window, bold lead lines, glowing colours", strength=0.3)
+
+
+FAMILIES = {graph.name: graph for graph in (sd15(), sdxl(), animatediff(), hotshot_xl(), wan21())}
