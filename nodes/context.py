@@ -116,8 +116,6 @@ class RewindContextHandler(core_windows.IndexListContextHandler):
         tensor = getattr(value, "cond", None)
         if not isinstance(tensor, torch.Tensor) or not self._is_per_frame(tensor, x_in, num_frames):
             return value
-        if tensor.size(self.dim) == len(window.index_list):  # already sliced by core
-            return value
         return value._copy_with(window.get_tensor(tensor, device))
 
     def _is_per_frame(self, tensor: torch.Tensor, x_in: torch.Tensor, num_frames: int) -> bool:
@@ -142,6 +140,10 @@ class RewindContextHandler(core_windows.IndexListContextHandler):
                 copy.previous_controlnet = self.prepare_control_objects(control.previous_controlnet, device)
             per_window[key] = copy
         return per_window[key]
+
+    def forget_window_controls(self):
+        """Drops the per-window ControlNet copies (and their resized hints) once sampling is over."""
+        self._window_controls = weakref.WeakKeyDictionary()
 
     def evaluate_context_windows(self, calc_cond_batch, model, x_in, conds, timestep, enumerated_context_windows, model_options, device=None, first_device=None):
         results = []
@@ -174,7 +176,14 @@ def apply_context_windows(model_patcher, options: ContextOptions):
     clone.model_options["context_handler"] = RewindContextHandler(options, frame_axis)
     clone.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.PREPARE_SAMPLING, "Rewind_clip_fits", _check_clip_fits)
     core_windows.create_prepare_sampling_wrapper(clone)  # after ours: it shrinks noise_shape to one window
+    clone.add_callback_with_key(comfy.patcher_extension.CallbacksMP.ON_CLEANUP, "Rewind_window_controls", _forget_window_controls)
     return clone
+
+
+def _forget_window_controls(patcher):
+    handler = patcher.model_options.get("context_handler")
+    if isinstance(handler, RewindContextHandler):
+        handler.forget_window_controls()
 
 
 def _check_clip_fits(executor, model, noise_shape, *args, **kwargs):

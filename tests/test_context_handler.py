@@ -109,6 +109,20 @@ def test_per_frame_conds_and_controlnet_hints_are_sliced_per_window(comfy):
     assert sliced["control"].cond_hint_original[:, 0, 0, 0].tolist() == [3, 4, 5, 6]
     assert handler.get_resized_cond(cond, x, window)[0]["control"] is sliced["control"], "per-window copies are reused"
     assert control.cond_hint_original.shape[0] == 10, "the user's ControlNet is left untouched"
+    handler.forget_window_controls()
+    assert handler.get_resized_cond(cond, x, window)[0]["control"] is not sliced["control"]
+
+
+def test_sampling_cleanup_drops_per_window_controlnet_copies(comfy):
+    from rewind.nodes.context import apply_context_windows
+
+    patcher = apply_context_windows(analytic_patcher(comfy), ContextOptions(length=8, overlap=2))
+    handler = patcher.model_options["context_handler"]
+    control = torch.nn.Identity()  # stands in for a ControlNet with cached per-window copies
+    handler._window_controls[control] = {}
+    assert len(handler._window_controls) == 1
+    run_sampler(patcher, torch.randn(12, 4, 8, 8), "euler")
+    assert len(handler._window_controls) == 0
 
 
 def test_layout_mismatch_is_explained(comfy):
