@@ -15,7 +15,7 @@ import latent_preview
 
 from ..samplers import loop
 from ..samplers.hooks import LoopInfo
-from ..schedules.paths import ScheduleError, resample_path, unsample_path
+from ..schedules.paths import CLEAN_SIGMA_FLOOR, ScheduleError, resample_path, unsample_path
 
 log = logging.getLogger("rewind")
 
@@ -62,7 +62,8 @@ class RewindSampler(comfy.samplers.Sampler):
 
         info = LoopInfo(self.direction, tuple(path), frame_axis=2 if x.ndim == 5 else 0, family=family,
                         trajectory={s: t.to(x.device) for s, t in self.trajectory.items()})
-        hooks = [h for h in (self.hook_factory(info) if self.hook_factory else []) if h is not None]
+        hook = self.hook_factory(info) if self.hook_factory else None
+        hooks = [hook] if hook is not None else []
         if self.direction == "unsample":
             self.result = loop.unsample(denoise, x, path, self.solver, family, self.exact_iterations, hooks, info,
                                         callback, self.record_trajectory)
@@ -115,7 +116,9 @@ def as_path(sigmas: torch.Tensor, direction: str, node: str) -> list[float]:
 def run(model, positive, negative, latent: dict, cfg: float, sampler: RewindSampler, path: list[float], seed: int = 0):
     """Runs `sampler` on `latent` through ComfyUI's guider and returns the new samples (CPU, float32)."""
     samples = comfy.sample.fix_empty_latent_channels(model, latent["samples"])
-    sigmas = torch.tensor(path, dtype=torch.float32)
+    # An exact 0 start is handed over as core's floor: explicit solvers evaluate the model there, and
+    # core's context handler looks every evaluated sigma up in the schedule.
+    sigmas = torch.tensor([CLEAN_SIGMA_FLOOR if s == 0.0 and i == 0 else s for i, s in enumerate(path)])
     callback = latent_preview.prepare_callback(model, len(path) - 1)
     return comfy.sample.sample_custom(
         model, torch.zeros_like(samples), cfg, sampler, sigmas, positive, negative, samples,

@@ -52,8 +52,6 @@ def test_windowed_unsample_resample_matches_whole_clip(nodes, family, frames, op
     assert torch.linalg.norm(out - whole) <= 1e-5 * torch.linalg.norm(whole)
 
 
-@pytest.mark.xfail(strict=True, reason="nodes/comfy_sampling.py iterates coherence.make_hook(info), which returns one "
-                                       "StepHook or None (samplers/hooks.py contract); remove this mark once it wraps it")
 def test_resampler_runs_coherence_hook(nodes):
     _, _, context = nodes
     coherence = context.RewindLatentCoherence.execute("temporal", 0.9, 0.0, 1.0, 0.0).result[0]

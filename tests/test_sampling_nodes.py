@@ -206,3 +206,20 @@ def test_cond_and_uncond_share_one_model_call_and_cfg_1_skips_uncond(nodes, cfg,
     sampling.RewindUnsampler.execute(model, cond, cond, latent, cfg, sigmas, "euler")
     frames = latent["samples"].shape[0]
     assert batches == [frames * batch_factor] * 4
+
+
+@pytest.mark.parametrize("solver", ["exact", "euler", "heun"])
+def test_core_context_windows_keep_working_inside_rewind(nodes, solver):
+    """Core's WanContextWindowsManual looks each evaluated sigma up in the schedule and raises when it
+    is not there; every Rewind solver must evaluate only there. (Core's handler only supports batch 1,
+    hence the Wan layout; its fused values are core's business, so only completion is checked.)"""
+    from comfy_extras.nodes_context_windows import WanContextWindowsManualNode
+
+    sampling, _ = nodes
+    model, cond, _ = reference(nodes, "Wan2.1")
+    latent = {"samples": torch.randn(1, 16, 6, 8, 8, generator=torch.Generator().manual_seed(5))}
+    windowed = WanContextWindowsManualNode.execute(model, 9, 5, "standard_static", 1, False, "pyramid").result[0]
+    sigmas = sampling.RewindAYSScheduler.execute("Wan2.1", 8, 1.0).result[0]
+    noise = sampling.RewindUnsampler.execute(windowed, cond, cond, latent, 1.0, sigmas, solver).result[0]
+    out = sampling.RewindResampler.execute(windowed, cond, cond, noise, 1.0, "match unsampler").result[0]
+    assert torch.isfinite(noise["samples"]).all() and torch.isfinite(out["samples"]).all()
