@@ -194,7 +194,7 @@ def to_uint8(frame: torch.Tensor) -> np.ndarray:
 def decoded_frames(latent: dict, vae) -> Iterator[torch.Tensor]:
     """Frames of a latent decoded chunk by chunk (video VAEs in one call: they decode across time)."""
     samples = latent["samples"]
-    chunks = [samples] if is_video_vae(vae) else samples.split(max(1, VAE_CHUNK_FRAMES))
+    chunks = [samples] if is_video_vae(vae) else samples.split(VAE_CHUNK_FRAMES)
     for chunk in chunks:
         images = vae.decode(chunk)
         yield from images.reshape(-1, *images.shape[-3:])

@@ -69,6 +69,26 @@ class StubImageVAE:
         return torch.nn.functional.interpolate(latent[:, :3], scale_factor=8).movedim(1, -1)
 
 
+class StubVideoVAE:
+    """Stand-in for a Wan-style video VAE: 4x temporal (4n+1 frames), 16x spatial; one call per clip."""
+
+    latent_dim = 3
+    upscale_ratio = (lambda frames: max(0, frames * 4 - 3), 16, 16)
+
+    def __init__(self):
+        self.calls = []
+
+    def encode(self, pixels: torch.Tensor) -> torch.Tensor:
+        self.calls.append(("encode", len(pixels)))
+        frames, height, width, _ = pixels.shape
+        return torch.zeros(1, 16, (frames + 3) // 4, height // 16, width // 16)
+
+    def decode(self, latent: torch.Tensor) -> torch.Tensor:
+        self.calls.append(("decode", latent.shape[2]))
+        _, _, frames, height, width = latent.shape
+        return torch.full((1, frames * 4 - 3, height * 16, width * 16, 3), 0.5)
+
+
 def tooltips_missing(schema) -> list[str]:
     return [item.id for item in schema.inputs if not item.tooltip]
 
@@ -116,6 +136,18 @@ def test_load_with_vae_encodes_in_chunks_and_skips_images(video_nodes, tmp_path)
     assert latent["samples"].shape == (20, 4, 6, 8) and frame_count == 20
     assert len(images) == 0
     assert vae.encode_batches == [16, 4]
+
+
+def test_video_vae_gets_the_whole_clip_in_one_call(video_nodes, tmp_path):
+    path = tmp_path / "wan.mp4"
+    vio.encode_video(grey_clip(20, width=64, height=48), str(path), vio.EncodeOptions(frame_rate=16))
+    vae = StubVideoVAE()
+    request = {**LOAD_DEFAULTS, "model_preset": "Wan2.1 (16 fps, 4n+1 frames, 16 px)"}
+    _, frame_count, _, _, _, latent = video_nodes.RewindLoadVideoPath.execute(video=str(path), vae=vae, **request).args
+    assert frame_count == 17 and vae.calls == [("encode", 17)]
+    assert latent["samples"].shape == (1, 16, 5, 3, 4)
+    out = video_nodes.RewindVideoCombine.execute(latent=latent, vae=vae, **{**COMBINE_DEFAULTS, "frame_rate": 16.0})
+    assert vio.probe(out.args[0]).frame_count == 17 and vae.calls[-1] == ("decode", 5)
 
 
 def test_combine_writes_counted_files_with_workflow_and_preview(video_nodes, tmp_path):
