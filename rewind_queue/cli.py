@@ -159,8 +159,9 @@ def download_outputs(api: ComfyAPI, outputs: dict, out_dir: Path) -> list[Path]:
 
 
 def run_prompt(api: ComfyAPI, prompt: dict, out_dir: Path, timeout: float = 3600.0, progress_stream=sys.stderr,
-               known_urls: dict[str, str] | None = None) -> RunResult:
-    """Queues an API-format prompt, waits for it, downloads its outputs into ``out_dir``."""
+               known_urls: dict[str, str] | None = None, models_dir: Path | None = None) -> RunResult:
+    """Queues an API-format prompt, waits for it, downloads its outputs into ``out_dir``.
+    ``known_urls`` and ``models_dir`` make missing-model errors say where to get and put files."""
     client_id = uuid.uuid4().hex
     try:
         socket_ = WebSocket(f"{api.websocket_url}?clientId={client_id}")
@@ -171,8 +172,10 @@ def run_prompt(api: ComfyAPI, prompt: dict, out_dir: Path, timeout: float = 3600
         try:
             prompt_id, node_errors = api.queue_prompt(prompt, client_id)
         except PromptRejected as rejection:
-            raise RunFailed(format_prompt_rejection(rejection.body, known_urls)) from None
-        dropped = format_prompt_rejection({"error": {"message": "some outputs will not run"}, "node_errors": node_errors}, known_urls)
+            raise RunFailed(format_prompt_rejection(rejection.body, known_urls, models_dir)) from None
+        dropped = format_prompt_rejection(
+            {"error": {"message": "some outputs will not run"}, "node_errors": node_errors}, known_urls, models_dir
+        )
         if node_errors:
             print(f"warning: {dropped}", file=progress_stream)
         entry = wait_for_history(api, socket_, prompt_id, timeout, progress)

@@ -6,6 +6,8 @@ file, which models folder and where to get it.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 MODEL_FOLDERS = {
     ("CheckpointLoaderSimple", "ckpt_name"): "checkpoints",
     ("ImageOnlyCheckpointLoader", "ckpt_name"): "checkpoints",
@@ -46,25 +48,28 @@ def model_source(filename: str, known_urls: dict[str, str] | None = None) -> str
     return "the model's download page (see the workflow's notes)"
 
 
-def missing_model_message(class_type: str, error: dict, known_urls: dict[str, str] | None = None) -> str | None:
-    """A "download X into models/Y" message when the error is a loader missing its file."""
+def missing_model_message(class_type: str, error: dict, known_urls: dict[str, str] | None = None,
+                          models_dir: Path | None = None) -> str | None:
+    """A "download X into models/Y" message when the error is a loader missing its file;
+    ``models_dir`` is the server's models folder when the caller knows it."""
     extra = error.get("extra_info") or {}
     folder = MODEL_FOLDERS.get((class_type, extra.get("input_name")))
     if error.get("type") != "value_not_in_list" or folder is None:
         return None
     filename = extra.get("received_value")
+    target = f"{models_dir / folder}/" if models_dir else f"ComfyUI's models/{folder}/"
     return (
-        f"missing model file {filename!r}: put it in ComfyUI's models/{folder}/ folder "
+        f"missing model file {filename!r}: put it in {target} "
         f"(get it from {model_source(str(filename), known_urls)}) and run again"
     )
 
 
-def format_node_error(node_id: str, class_type: str, error: dict, known_urls=None) -> str:
+def format_node_error(node_id: str, class_type: str, error: dict, known_urls=None, models_dir=None) -> str:
     extra = error.get("extra_info") or {}
     where = f"node {node_id} ({class_type})"
     if extra.get("input_name"):
         where += f", input '{extra['input_name']}'"
-    message = missing_model_message(class_type, error, known_urls)
+    message = missing_model_message(class_type, error, known_urls, models_dir)
     if message is None:
         message = error.get("message", "error")
         if error.get("details"):
@@ -72,7 +77,7 @@ def format_node_error(node_id: str, class_type: str, error: dict, known_urls=Non
     return f"{where}: {message}"
 
 
-def format_prompt_rejection(body: dict, known_urls: dict[str, str] | None = None) -> str:
+def format_prompt_rejection(body: dict, known_urls: dict[str, str] | None = None, models_dir: Path | None = None) -> str:
     """The text for a 400 from ``/prompt``: the overall error, then one line per node error."""
     error = body.get("error") or {}
     lines = [f"ComfyUI rejected the workflow: {error.get('message', 'invalid prompt')}"]
@@ -81,7 +86,7 @@ def format_prompt_rejection(body: dict, known_urls: dict[str, str] | None = None
         lines[0] += f" ({error['details']})"
     for node_id, report in node_errors.items():
         for node_error in report.get("errors", []):
-            lines.append("  " + format_node_error(node_id, report.get("class_type", "?"), node_error, known_urls))
+            lines.append("  " + format_node_error(node_id, report.get("class_type", "?"), node_error, known_urls, models_dir))
     return "\n".join(lines)
 
 

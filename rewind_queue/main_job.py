@@ -46,15 +46,16 @@ def reference_workflow(video_name: str) -> dict:
 
 
 def run_job(api: ComfyAPI, out_dir: Path, workflow: dict | None = None, video: Path | None = None,
-            positive: str | None = None, timeout: float = 3600.0) -> RunResult:
-    """Queues the reference workflow on ``video`` (default: the sample clip), or the given one."""
+            positive: str | None = None, timeout: float = 3600.0, models_dir: Path | None = None) -> RunResult:
+    """Queues the reference workflow on ``video`` (default: the sample clip), or the given one;
+    ``models_dir`` (the server's models folder, when known) goes into missing-model errors."""
     if workflow is None:
         prompt = wf.with_required_defaults(reference_workflow(api.upload(video or SAMPLE_CLIP)), api.object_info())
         known_urls = {}
     else:
         prompt = prepare_prompt(api, workflow, video, positive)
         known_urls = model_urls(workflow) if wf.is_ui_format(workflow) else {}
-    return run_prompt(api, prompt, out_dir, timeout, known_urls=known_urls)
+    return run_prompt(api, prompt, out_dir, timeout, known_urls=known_urls, models_dir=models_dir)
 
 
 def print_result(result: RunResult) -> None:
@@ -95,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise wf.WorkflowError("no ComfyUI: set COMFYUI_PATH (scripts/run.sh does) or pass --server URL")
             server = start_server(args.comfyui)
         api = ComfyAPI(args.server or server.url)
-        print_result(run_job(api, args.out, workflow, args.video, args.prompt, args.timeout))
+        models_dir = args.comfyui / "models" if server is not None else None
+        print_result(run_job(api, args.out, workflow, args.video, args.prompt, args.timeout, models_dir))
         return 0
     except wf.WorkflowError as error:
         print(f"error: {error}", file=sys.stderr)
