@@ -85,7 +85,7 @@ def window_drift(amplitude: float, plan, seed: int = 2):
 
 
 def unsample(x, denoise, frame_axis=0):
-    result = loop.unsample(denoise, x, PATH, "euler", "eps", exact_iterations=4, record_trajectory=True,
+    result = loop.unsample(denoise, x, PATH, "euler", "eps", exact_iterations=4, record=torch.clone,
                            info=LoopInfo("unsample", PATH, frame_axis, "eps"))
     return result.x, result.trajectory
 

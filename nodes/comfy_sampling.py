@@ -40,7 +40,8 @@ class RewindSampler(comfy.samplers.Sampler):
     def __init__(self, direction: str, solver: str, exact_iterations: int = 0, hook_factory=None,
                  record_trajectory: bool = False, trajectory=None):
         self.direction, self.solver, self.exact_iterations = direction, solver, exact_iterations
-        self.hook_factory, self.record_trajectory = hook_factory, record_trajectory
+        self.hook_factory = hook_factory
+        self.record = offload if record_trajectory else None
         self.trajectory = trajectory or {}
         self.result: loop.PathResult | None = None
 
@@ -66,10 +67,21 @@ class RewindSampler(comfy.samplers.Sampler):
         hooks = [hook] if hook is not None else []
         if self.direction == "unsample":
             self.result = loop.unsample(denoise, x, path, self.solver, family, self.exact_iterations, hooks, info,
-                                        callback, self.record_trajectory)
+                                        callback, self.record)
         else:
             self.result = loop.resample(denoise, x, path, self.solver, family, hooks, info, callback)
         return self.result.x
+
+
+def offload(x: torch.Tensor) -> torch.Tensor:
+    """Copies a state to host memory without stalling the device (pinned buffer, async copy), so a
+    recorded trajectory costs RAM, not VRAM. The copies are complete once the sampler's result is
+    moved to the host, before anyone reads them."""
+    target = comfy.model_management.intermediate_device()
+    if x.device == target:
+        return x
+    buffer = torch.empty(x.shape, dtype=x.dtype, device=target, pin_memory=x.device.type == "cuda")
+    return buffer.copy_(x, non_blocking=True)
 
 
 def check_latent(model, samples: torch.Tensor, node: str) -> None:

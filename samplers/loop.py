@@ -81,7 +81,7 @@ def unsample(
     hooks: Sequence[StepHook] = (),
     info: LoopInfo | None = None,
     callback: Callback | None = None,
-    record_trajectory: bool = False,
+    record: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> PathResult:
     """Runs `x` up `path` (ascending floats from the clean level) to noise.
 
@@ -89,6 +89,8 @@ def unsample(
     does; a step from sigma 0 evaluates the model at CLEAN_SIGMA_FLOOR as core does).
     exact_iterations > 0: each step is the exact inverse of the resampler's `solver` step, found by
     Anderson-accelerated fixed point iteration (one-step solvers only).
+    record: when given, the state at every level is kept as record(x) (e.g. an async copy to host
+    memory) in PathResult.trajectory, for coherence anchors.
     """
     if exact_iterations and solver not in ONE_STEP_SOLVERS:
         raise ValueError(
@@ -98,7 +100,7 @@ def unsample(
     step_fn = get_solver(solver)
     counted = _Counted(denoise)
     info = info or LoopInfo("unsample", tuple(path), frame_axis=0, family=family)
-    trajectory = {path[0]: x} if record_trajectory else {}
+    trajectory = {path[0]: record(x)} if record else {}
     memory = None
     last_denoised = x  # the clean estimate at the start is the input itself
     total = len(path) - 1
@@ -118,8 +120,8 @@ def unsample(
         else:
             x, denoised, memory = step_fn(counted, x, max(s, CLEAN_SIGMA_FLOOR), t, family, memory)
         x = _apply_hooks(hooks, x, denoised, i, info)
-        if record_trajectory:
-            trajectory[t] = x
+        if record:
+            trajectory[t] = record(x)
         if callback is not None:
             callback(i, denoised, x, total)
     return PathResult(x, counted.calls, trajectory)

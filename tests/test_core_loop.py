@@ -134,8 +134,9 @@ def test_trajectory_records_every_level_when_asked():
     data = reference.GAUSSIAN
     up = ays.ays_sigmas("SD1", 5)[::-1]
     result = loop.unsample(lambda x, s: data.denoise(x, s, "eps"), torch.zeros(1, 4, 4, 4), up, "euler", "eps",
-                           2, record_trajectory=True)
+                           2, record=torch.clone)
     assert list(result.trajectory) == up and torch.equal(result.trajectory[up[-1]], result.x)
+    assert torch.equal(result.trajectory[0.0], torch.zeros(1, 4, 4, 4))
 
 
 @pytest.mark.parametrize("name", ["euler_ancestral", "dpmpp_2m_sde", "dpmpp_sde", "ddpm"])
@@ -179,7 +180,7 @@ def test_the_step_loop_never_reads_back_from_the_device(solver, iterations):
     down = ays.ays_sigmas("Wan2.1", 8)
     denoise = lambda x, s: data.denoise(x, s, "flow")  # noqa: E731
     with NoHostSync():
-        up = loop.unsample(denoise, x0, down[::-1], solver, "flow", iterations, record_trajectory=True)
+        up = loop.unsample(denoise, x0, down[::-1], solver, "flow", iterations, record=torch.clone)
         loop.resample(denoise, up.x, down, solver, "flow", callback=lambda *a: None)
     with pytest.raises(AssertionError, match="host sync"), NoHostSync():
         loop.resample(lambda x, s: x * float(x.mean()), up.x, down, solver, "flow")  # the guard itself works
