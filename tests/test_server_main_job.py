@@ -2,7 +2,10 @@
 video and the roundtrip PSNR; a user workflow missing a model says which file and where."""
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -11,6 +14,7 @@ import pytest
 from rewind.rewind_queue.api import ComfyAPI
 from rewind.rewind_queue.cli import RunFailed
 from rewind.rewind_queue.main_job import SAMPLE_CLIP, main, reference_workflow, run_job
+from rewind.rewind_queue.workflow import with_required_defaults
 
 ROOT = Path(__file__).resolve().parents[1]
 PSNR_LINE = re.compile(r"roundtrip PSNR: ([\d.]+|inf) dB")
@@ -57,3 +61,23 @@ def test_user_workflow_missing_a_model_names_file_folder_and_source(comfy_server
     assert "node 1 (UNETLoader), input 'unet_name'" in message
     assert "'wan2.1_t2v_1.3B_fp16.safetensors'" in message and "models/diffusion_models/" in message
     assert "Comfy-Org/Wan_2.1_ComfyUI_repackaged" in message
+
+
+@pytest.mark.server
+@needs_rewind_nodes
+def test_queue_client_sets_the_video_and_inputs_by_title_and_prints_the_report(comfy_server, tmp_path):
+    """The command-line path a user takes with the same job: --video uploads the clip onto
+    RewindLoadVideo, --set addresses a node by its title, text outputs are printed."""
+    api = ComfyAPI(comfy_server.url)
+    workflow = tmp_path / "job.json"
+    workflow.write_text(json.dumps(with_required_defaults(reference_workflow("placeholder.mp4"), api.object_info())))
+    result = subprocess.run(
+        [sys.executable, "-m", "rewind_queue", str(workflow), "--server", comfy_server.url, "--video", str(SAMPLE_CLIP),
+         "--set", "Load video.frame_load_cap=6", "--out", str(tmp_path / "out")],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert PSNR_LINE.search(result.stdout), result.stdout
+    [video] = [Path(line) for line in result.stdout.splitlines() if line.endswith(".mp4")]
+    assert frame_count(video) == 6
+    assert "video " in result.stderr and "→ node 1" in result.stderr
