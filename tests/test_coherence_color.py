@@ -48,3 +48,13 @@ def test_reference_clip_of_the_same_length_is_matched_frame_by_frame():
 def test_non_rgb_input_is_explained():
     with pytest.raises(ValueError, match="RGB IMAGE"):
         color_match(torch.rand(2, 8, 8, 4), torch.rand(1, 8, 8, 3))
+
+
+def test_lab_agrees_with_opencv_and_inverts_exactly():
+    from rewind.coherence.color import lab_to_rgb, rgb_to_lab
+
+    rgb = torch.rand(4, 16, 16, 3, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    ours = rgb_to_lab(rgb).numpy()
+    opencv = np.stack([cv2.cvtColor(f.numpy().astype(np.float32), cv2.COLOR_RGB2LAB) for f in rgb])
+    assert np.abs(ours - opencv).max() < 0.5  # OpenCV quantises a and b to 1/64 and uses tables
+    assert torch.allclose(lab_to_rgb(rgb_to_lab(rgb)), rgb, atol=1e-9)
