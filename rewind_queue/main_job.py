@@ -15,7 +15,7 @@ from pathlib import Path
 from . import workflow as wf
 from .api import ComfyAPI, ServerUnreachable
 from .cli import RunFailed, RunResult, model_urls, prepare_prompt, run_prompt
-from .server import PACK_ROOT, ComfyServer, ServerStartError, prepare_base_directory
+from .server import PACK_ROOT, ComfyServer, ServerStartError, prepare_base_directory, python_sees_a_gpu
 
 SAMPLE_CLIP = PACK_ROOT / "assets" / "sample.mp4"
 JOB_DIR = PACK_ROOT / ".cache" / "main_job"
@@ -69,8 +69,9 @@ def start_server(comfyui: Path) -> ComfyServer:
     """A fresh server in ``.cache/main_job`` (kept until the next run, so its log can be read)."""
     shutil.rmtree(JOB_DIR, ignore_errors=True)  # symlinks inside are removed, never followed
     base = prepare_base_directory(JOB_DIR, user_comfyui=comfyui)
-    print(f"starting ComfyUI from {comfyui} (log: {base / 'server.log'})", file=sys.stderr)
-    return ComfyServer(comfyui, base).start()
+    cpu = not python_sees_a_gpu()
+    print(f"starting ComfyUI from {comfyui} on the {'CPU' if cpu else 'GPU'} (log: {base / 'server.log'})", file=sys.stderr)
+    return ComfyServer(comfyui, base, cpu=cpu).start()
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -82,10 +82,19 @@ def install_model_files(base: Path, folder: str, files: list[Path]) -> list[Path
     return copied
 
 
-def server_command(comfyui: Path, base: Path, port: int, python: str = sys.executable, extra_args=()) -> list[str]:
+def python_sees_a_gpu(python: str = sys.executable) -> bool:
+    """Whether torch in ``python`` has CUDA (or Apple MPS): without one ComfyUI needs ``--cpu``,
+    with one the main job should use it. Probed in a child so this process never imports torch."""
+    probe = "import torch; print(torch.cuda.is_available() or torch.backends.mps.is_available())"
+    result = subprocess.run([python, "-c", probe], capture_output=True, text=True)
+    return result.stdout.strip() == "True"
+
+
+def server_command(comfyui: Path, base: Path, port: int, python: str = sys.executable, extra_args=(),
+                   cpu: bool = True) -> list[str]:
     return [
         python, str(comfyui / "main.py"),
-        "--cpu", "--listen", "127.0.0.1", "--port", str(port),
+        *(["--cpu"] if cpu else []), "--listen", "127.0.0.1", "--port", str(port),
         "--base-directory", str(base), "--disable-auto-launch",
         # ComfyUI's default database lives inside its own tree; keep it in the base instead.
         "--database-url", f"sqlite:///{base / 'user' / 'comfyui.db'}", *extra_args,
@@ -96,13 +105,13 @@ class ComfyServer:
     """A running headless ComfyUI: ``url``, ``base``, ``log_path``; ``stop()`` kills it by PID."""
 
     def __init__(self, comfyui: Path, base: Path, *, port: int | None = None, python: str = sys.executable,
-                 extra_args=(), log_path: Path | None = None):
+                 extra_args=(), log_path: Path | None = None, cpu: bool = True):
         self.comfyui = Path(comfyui).resolve()
         self.base = Path(base).resolve()
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = Path(log_path or self.base / "server.log")
-        self.command = server_command(self.comfyui, self.base, self.port, python, extra_args)
+        self.command = server_command(self.comfyui, self.base, self.port, python, extra_args, cpu)
         self.process: subprocess.Popen | None = None
 
     def start(self, ready_timeout: float = 240.0) -> "ComfyServer":

@@ -51,3 +51,7 @@ def test_server_command_keeps_everything_in_the_base_directory(tmp_path):
     assert command[command.index("--base-directory") + 1] == str(tmp_path)
     assert f"sqlite:///{tmp_path / 'user' / 'comfyui.db'}" in command
     assert "--cpu" in command and "127.0.0.1" in command
+
+
+def test_gpu_runs_drop_the_cpu_flag(tmp_path):
+    assert "--cpu" not in server_command(Path("/opt/ComfyUI"), tmp_path, 8188, cpu=False)
