@@ -20,7 +20,7 @@ test-browser:
 	scripts/test.sh -m browser
 
 run:
-	WORKFLOW="$(WORKFLOW)" VIDEO="$(VIDEO)" PROMPT="$(PROMPT)" scripts/run.sh
+	@WORKFLOW="$(WORKFLOW)" VIDEO="$(VIDEO)" PROMPT="$(PROMPT)" scripts/run.sh
 
 sample-clip:
 	scripts/with_env.sh python scripts/make_sample_clip.py assets/sample.mp4

@@ -48,7 +48,8 @@ PYEOF
   fi
 fi
 
-stamp="$VENV/.comfy-reqs-$(cksum < "$COMFY/requirements.txt" | cut -d' ' -f1)"
+# The stamp covers the pack's requirement files too, so a package added there gets installed.
+stamp="$VENV/.comfy-reqs-$(cat "$COMFY/requirements.txt" "$ROOT/requirements.txt" "$ROOT/requirements-dev.txt" | cksum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ]; then
   log "installing ComfyUI's requirements (without torchaudio, spandrel, kornia) and the pack's"
   grep -vE '^\s*(#|$)|^(torch|torchvision|torchaudio|spandrel|kornia)([<>=~ ].*)?$' "$COMFY/requirements.txt" > "$CACHE/comfy-reqs.txt"
