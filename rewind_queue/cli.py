@@ -207,7 +207,7 @@ def model_urls(ui: dict) -> dict[str, str]:
 def prepare_prompt(api: ComfyAPI, workflow: dict, video: Path | None = None, positive: str | None = None,
                    assignments: list[str] = (), log=sys.stderr) -> dict:
     """API-format prompt from an API or UI workflow, with the command line's edits applied."""
-    prompt = wf.ui_to_api(workflow, api.object_info()) if wf.is_ui_format(workflow) else workflow
+    prompt = wf.ui_to_api(workflow, api.object_info()) if wf.is_ui_format(workflow) else wf.checked_api_prompt(workflow)
     if video is not None:
         node_id = wf.set_video(prompt, upload_file(api, video))
         print(f"video {video} → node {node_id}", file=log)

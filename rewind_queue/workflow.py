@@ -40,6 +40,20 @@ def is_ui_format(workflow: dict) -> bool:
     return isinstance(workflow.get("nodes"), list) and "links" in workflow
 
 
+def checked_api_prompt(workflow: dict) -> dict:
+    """An API-format prompt (also accepted wrapped as a ``/prompt`` payload), checked node by node."""
+    prompt = workflow["prompt"] if isinstance(workflow.get("prompt"), dict) else workflow
+    malformed = [key for key, node in prompt.items() if not (isinstance(node, dict) and "class_type" in node)]
+    if malformed or not prompt:
+        raise WorkflowError(
+            f"not a workflow: entries {malformed[:3]} have no class_type (API format) and there are no "
+            "nodes/links (UI format); save it from ComfyUI with Workflow → Save, or Workflow → Export (API)"
+        )
+    for node in prompt.values():
+        node.setdefault("inputs", {})
+    return prompt
+
+
 # --- UI → API ---------------------------------------------------------------------------------
 
 def _links_by_id(ui: dict) -> dict[int, tuple[int, int]]:

@@ -115,6 +115,13 @@ def test_links_in_the_object_format_of_workflow_schema_1():
     assert wf.ui_to_api(ui, OBJECT_INFO)["2"]["inputs"]["image"] == ["1", 0]
 
 
+def test_api_prompts_are_checked_and_unwrapped_from_a_prompt_payload():
+    prompt = {"3": {"class_type": "SaveImage"}}
+    assert wf.checked_api_prompt({"prompt": prompt, "client_id": "x"}) == {"3": {"class_type": "SaveImage", "inputs": {}}}
+    with pytest.raises(wf.WorkflowError, match=r"entries \['last_node_id'\] have no class_type"):
+        wf.checked_api_prompt({"last_node_id": 3})
+
+
 def api_prompt():
     return {
         "1": {"class_type": "CLIPTextEncode", "inputs": {"text": "source", "clip": ["9", 1]}, "_meta": {"title": "Source"}},
