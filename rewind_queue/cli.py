@@ -145,6 +145,15 @@ def output_texts(outputs: dict) -> list[str]:
     ]
 
 
+def unused_path(path: Path) -> Path:
+    """``path``, or ``name (2).ext`` and so on: a later run never overwrites an earlier result."""
+    candidate, number = path, 1
+    while candidate.exists():
+        number += 1
+        candidate = path.with_name(f"{path.stem} ({number}){path.suffix}")
+    return candidate
+
+
 def download_outputs(api: ComfyAPI, outputs: dict, out_dir: Path) -> list[Path]:
     paths = []
     for item in output_files(outputs):
@@ -153,6 +162,7 @@ def download_outputs(api: ComfyAPI, outputs: dict, out_dir: Path) -> list[Path]:
         if out_dir.resolve() not in target.parents:
             raise RunFailed(f"refusing to write output {item} outside {out_dir}")
         target.parent.mkdir(parents=True, exist_ok=True)
+        target = unused_path(target)
         target.write_bytes(api.view(item["filename"], subfolder, item.get("type", "output")))
         paths.append(target)
     return paths
