@@ -17,7 +17,8 @@ import torch
 from comfy_env import import_comfyui
 
 FAMILIES = {"SD1.5 (eps)": ("SD1.5", "SD1"), "Wan2.1 (flow)": ("Wan2.1", "Wan2.1")}
-REWIND_MODES = [("euler", None), ("heun", None), ("dpmpp_2m", None), ("exact", 2), ("exact", 4), ("exact", 8)]
+REWIND_MODES = [("euler", None), ("heun", None), ("dpmpp_2m", None), ("exact", 2), ("exact", 4), ("exact", 8),
+                ("exact_heun", 4)]
 
 
 def build(family, data):
@@ -85,6 +86,26 @@ def accuracy_table(steps_list):
           "'exact/N' = N fixed-point iterations per unsampling step.")
 
 
+def noise_scale_table(steps=16):
+    """How noise-like the unsampled latent is: its std over the std a true forward-noised latent has at
+    the top level (1.0 is ideal). Exact inversion inherits the retraced solver's discretisation error."""
+    from rewind.nodes import sampling
+
+    print(f"\nNoise scale of the unsampled latent, mixture data, {steps} steps (std / ideal std, 1.0 is ideal)")
+    print("| model | rewind euler | rewind exact | rewind exact_heun |\n|---|---|---|---|")
+    for label, (family, ays_type) in FAMILIES.items():
+        model, cond, latent = build(family, "mixture")
+        sigmas = sampling.RewindAYSScheduler.execute(ays_type, steps, 1.0).result[0]
+        clean = model.model.process_latent_in(latent["samples"])
+        top = float(sigmas[0])
+        ideal = 1.0 if family == "Wan2.1" else float((clean.var() + top**2).sqrt())
+        cells = []
+        for solver in ("euler", "exact", "exact_heun"):
+            noise = sampling.RewindUnsampler.execute(model, cond, cond, latent, 1.0, sigmas, solver, 4).result[0]
+            cells.append(f"{float(model.model.process_latent_in(noise['samples']).std()) / ideal:.3f}")
+        print(f"| {label} | " + " | ".join(cells) + " |")
+
+
 def flow_shift_table(steps=16):
     """Why RewindAYSScheduler's Wan2.1 schedule defaults to flow_shift 3: exactness vs shift."""
     from rewind.nodes import diagnostics, sampling
@@ -134,6 +155,7 @@ def main():
     args = parser.parse_args()
     import_comfyui(cpu=not args.gpu)
     accuracy_table(args.steps)
+    noise_scale_table()
     flow_shift_table()
     overhead()
 

@@ -48,9 +48,10 @@ def native_roundtrip(nodes, family, steps=16):
     return noise, diagnostics.latent_psnr(latent["samples"], out["samples"])
 
 
+@pytest.mark.parametrize("solver", ["exact", "exact_heun"])
 @pytest.mark.parametrize("family", ["SD1.5", "Wan2.1"])
-def test_exact_roundtrip_through_comfyui_is_above_60_db(nodes, family):
-    _, noise, _, psnr = rewind_roundtrip(nodes, family, "exact")
+def test_exact_roundtrip_through_comfyui_is_above_60_db(nodes, family, solver):
+    _, noise, _, psnr = rewind_roundtrip(nodes, family, solver)
     assert torch.isfinite(noise["samples"]).all()
     assert psnr >= 60.0
 
