@@ -64,9 +64,22 @@ def missing_model_message(class_type: str, error: dict, known_urls: dict[str, st
     )
 
 
+def node_level_reason(error: dict) -> str | None:
+    """The node's own reason when its VALIDATE_INPUTS failed: ComfyUI repeats that one verdict
+    once per input as ``"<input> - <reason>"``; the reason alone is said once per node."""
+    if error.get("type") != "custom_validation_failed":
+        return None
+    input_name = (error.get("extra_info") or {}).get("input_name", "")
+    details = str(error.get("details", ""))
+    return details[len(input_name) + 3:] if details.startswith(f"{input_name} - ") else None
+
+
 def format_node_error(node_id: str, class_type: str, error: dict, known_urls=None, models_dir=None) -> str:
     extra = error.get("extra_info") or {}
     where = f"node {node_id} ({class_type})"
+    reason = node_level_reason(error)
+    if reason:
+        return f"{where}: {reason}"
     if extra.get("input_name"):
         where += f", input '{extra['input_name']}'"
     message = missing_model_message(class_type, error, known_urls, models_dir)
@@ -86,7 +99,9 @@ def format_prompt_rejection(body: dict, known_urls: dict[str, str] | None = None
         lines[0] += f" ({error['details']})"
     for node_id, report in node_errors.items():
         for node_error in report.get("errors", []):
-            lines.append("  " + format_node_error(node_id, report.get("class_type", "?"), node_error, known_urls, models_dir))
+            line = "  " + format_node_error(node_id, report.get("class_type", "?"), node_error, known_urls, models_dir)
+            if line not in lines:
+                lines.append(line)
     return "\n".join(lines)
 
 

@@ -173,6 +173,18 @@ def test_missing_model_error_names_file_folder_and_source():
     assert "huggingface.co/Comfy-Org/Wan_2.1_ComfyUI_repackaged" in text
 
 
+def test_a_node_level_validation_failure_is_reported_once_not_per_input():
+    reason = "RewindLoadVideo: video file not found in the input folder: 'input.mp4'. Upload it or pick another."
+    errors = [
+        {"type": "custom_validation_failed", "message": "Custom validation failed for node",
+         "details": f"{name} - {reason}", "extra_info": {"input_name": name}}
+        for name in ("video", "force_rate", "custom_width")
+    ]
+    text = format_prompt_rejection({"error": {"message": "Prompt outputs failed validation"},
+                                    "node_errors": {"5": {"class_type": "RewindLoadVideo", "errors": errors}}})
+    assert text.splitlines()[1:] == [f"  node 5 (RewindLoadVideo): {reason}"]
+
+
 # --- server tier ------------------------------------------------------------------------------
 
 def run_client(server, *args, timeout=300):
