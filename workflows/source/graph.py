@@ -7,13 +7,15 @@ rendered from the same graph, so they cannot diverge.
 """
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 NOTE_TYPES = {"Note", "MarkdownNote"}
-COLUMN_WIDTH, NODE_WIDTH, ROW_GAP = 400, 340, 40
+COLUMN_WIDTH, NODE_WIDTH, ROW_GAP = 420, 360, 60
 TITLE_HEIGHT, SLOT_HEIGHT, WIDGET_HEIGHT = 30, 22, 24
-NOTE_SIZE = (520, 420)
+MULTILINE_HEIGHT, UPLOAD_PREVIEW_HEIGHT = 90, 320  # a text box; a file upload's button and media preview
+NOTE_SIZE = (NODE_WIDTH, 560)
 
 
 @dataclass(frozen=True)
@@ -193,7 +195,7 @@ class Rendered:
             target_slot = next(i for i, slot in enumerate(inputs[target.id]) if slot["name"] == name)
             ui_links.append([index + 1, source.node.id, output_slot(self.info(source.node), source), target.id, target_slot, kind])
         return {
-            "id": f"rewind-{self.graph.name}",
+            "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"rewind/workflows/{self.graph.name}")),  # the frontend wants a UUID
             "revision": 0,
             "last_node_id": max(node.id for node in self.graph.nodes),
             "last_link_id": len(links),
@@ -201,7 +203,7 @@ class Rendered:
             "links": ui_links,
             "groups": [],
             "config": {},
-            "extra": {"ds": {"scale": 0.6, "offset": [40, 40]}},
+            "extra": {"ds": {"scale": 0.6, "offset": [100, 140]}},
             "version": 0.4,
         }
 
@@ -236,13 +238,22 @@ class Rendered:
             if node.type in NOTE_TYPES:
                 size = list(NOTE_SIZE)
             else:
-                info = self.info(node)
-                slots = max(len(inputs[node.id]), len(info["output"]))
-                size = [NODE_WIDTH, TITLE_HEIGHT + SLOT_HEIGHT * slots + WIDGET_HEIGHT * len(self.widget_values(node)) + 10]
+                size = [NODE_WIDTH, self._height(node, inputs[node.id])]
             top = heights.get(node.column, 0)
             placed[node.id] = ([node.column * COLUMN_WIDTH, top], size)
             heights[node.column] = top + size[1] + ROW_GAP
         return placed
+
+    def _height(self, node: Node, sockets: list) -> int:
+        """Roughly what the frontend draws, so stacked nodes do not overlap (it only ever grows a node)."""
+        info = self.info(node)
+        height = TITLE_HEIGHT + SLOT_HEIGHT * max(len(sockets), len(info["output"])) + 10
+        for name, spec in input_specs(info):
+            if is_widget(spec):
+                options = _options(spec)
+                height += WIDGET_HEIGHT + (MULTILINE_HEIGHT if options.get("multiline") else 0)
+                height += UPLOAD_PREVIEW_HEIGHT if any(key.endswith("_upload") and options[key] for key in options) else 0
+        return height
 
     def _ui_note(self, node: Node, placement, order: int) -> dict:
         return {
