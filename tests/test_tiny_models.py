@@ -51,3 +51,24 @@ def test_unet_loader_path_loads_every_key_and_runs_a_forward_pass(comfy, tmp_pat
         other_prompt = model.apply_model(latent, sigma, c_crossattn=context.flip(1) * 3)
     assert denoised.shape == latent.shape and torch.isfinite(denoised).all()
     assert not torch.allclose(denoised, other_prompt), "cross-attention should make the prompt matter"
+
+
+@pytest.mark.server
+def test_core_unet_loader_on_the_server_loads_the_tiny_file(comfy_server, tmp_path):
+    """Through the server: the copied file is listed (the running server re-lists the folder)
+    and core UNETLoader loads it as a flow model (the in-process tests pin the exact class)."""
+    from rewind.rewind_queue.api import ComfyAPI
+    from rewind.rewind_queue.cli import run_prompt
+
+    [installed] = comfy_server.install_models("diffusion_models", [write_tiny_wan21_t2v(tmp_path / "tiny_wan21_t2v.safetensors")])
+    api = ComfyAPI(comfy_server.url)
+    listed = api.get_json("/object_info/UNETLoader")["UNETLoader"]["input"]["required"]["unet_name"][0]
+    assert installed.name in listed
+    prompt = {
+        "1": {"class_type": "UNETLoader", "inputs": {"unet_name": installed.name, "weight_dtype": "default"}},
+        "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 0]}},
+    }
+    log_before = len(comfy_server.log_path.read_text())
+    result = run_prompt(api, prompt, tmp_path / "out")
+    assert any("ModelPatcher" in text for text in result.texts), result.texts
+    assert "model_type FLOW" in comfy_server.log_path.read_text()[log_before:]
