@@ -34,9 +34,9 @@ class RunResult:
 class ProgressBar:
     """One status line on stderr: the running node and its step/total."""
 
-    def __init__(self, prompt: dict, stream=sys.stderr, width: int = 30):
-        self.prompt, self.stream, self.width = prompt, stream, width
-        self.interactive = stream.isatty()
+    def __init__(self, prompt: dict, stream=None, width: int = 30):
+        self.prompt, self.stream, self.width = prompt, stream or sys.stderr, width
+        self.interactive = self.stream.isatty()
         self.node_label = ""
 
     def _label(self, node_id: str) -> str:
@@ -168,7 +168,7 @@ def download_outputs(api: ComfyAPI, outputs: dict, out_dir: Path) -> list[Path]:
     return paths
 
 
-def run_prompt(api: ComfyAPI, prompt: dict, out_dir: Path, timeout: float = 3600.0, progress_stream=sys.stderr,
+def run_prompt(api: ComfyAPI, prompt: dict, out_dir: Path, timeout: float = 3600.0, progress_stream=None,
                known_urls: dict[str, str] | None = None, models_dir: Path | None = None) -> RunResult:
     """Queues an API-format prompt, waits for it, downloads its outputs into ``out_dir``.
     ``known_urls`` and ``models_dir`` make missing-model errors say where to get and put files."""
@@ -187,7 +187,7 @@ def run_prompt(api: ComfyAPI, prompt: dict, out_dir: Path, timeout: float = 3600
             {"error": {"message": "some outputs will not run"}, "node_errors": node_errors}, known_urls, models_dir
         )
         if node_errors:
-            print(f"warning: {dropped}", file=progress_stream)
+            print(f"warning: {dropped}", file=progress.stream)
         entry = wait_for_history(api, socket_, prompt_id, timeout, progress)
     finally:
         progress.finish()
@@ -215,15 +215,15 @@ def model_urls(ui: dict) -> dict[str, str]:
 
 
 def prepare_prompt(api: ComfyAPI, workflow: dict, video: Path | None = None, positive: str | None = None,
-                   assignments: list[str] = (), log=sys.stderr) -> dict:
+                   assignments: list[str] = (), log=None) -> dict:
     """API-format prompt from an API or UI workflow, with the command line's edits applied."""
     prompt = wf.ui_to_api(workflow, api.object_info()) if wf.is_ui_format(workflow) else wf.checked_api_prompt(workflow)
     if video is not None:
         node_id = wf.set_video(prompt, upload_file(api, video))
-        print(f"video {video} → node {node_id}", file=log)
+        print(f"video {video} → node {node_id}", file=log or sys.stderr)
     if positive is not None:
         node_ids = wf.set_positive_prompt(prompt, positive)
-        print(f"prompt text → node(s) {', '.join(node_ids)}", file=log)
+        print(f"prompt text → node(s) {', '.join(node_ids)}", file=log or sys.stderr)
     for assignment in assignments:
         node, input_name, raw = wf.parse_assignment(assignment)
         value = upload_file(api, Path(raw[1:])) if raw.startswith("@") else wf.parse_value(raw)

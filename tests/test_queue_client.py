@@ -2,6 +2,7 @@
 headless test server (server tier)."""
 from __future__ import annotations
 
+import io
 import json
 import struct
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from rewind.rewind_queue import workflow as wf
+from rewind.rewind_queue.cli import ProgressBar
 from rewind.rewind_queue.errors import format_prompt_rejection
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -183,6 +185,24 @@ def test_a_node_level_validation_failure_is_reported_once_not_per_input():
     text = format_prompt_rejection({"error": {"message": "Prompt outputs failed validation"},
                                     "node_errors": {"5": {"class_type": "RewindLoadVideo", "errors": errors}}})
     assert text.splitlines()[1:] == [f"  node 5 (RewindLoadVideo): {reason}"]
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_bar_redraws_one_line_on_a_terminal_and_logs_lines_otherwise():
+    prompt = {"3": {"class_type": "KSampler", "inputs": {}, "_meta": {"title": "Resample"}}}
+    terminal, log = FakeTerminal(), io.StringIO()
+    for stream in (terminal, log):
+        bar = ProgressBar(prompt, stream, width=4)
+        bar.node_started("3")
+        bar.step(2, 4)
+        bar.step(4, 4)
+        bar.finish()
+    assert terminal.getvalue().split("\r\x1b[2K")[1:] == ["node 3 (Resample)", "[##..] node 3 (Resample) 2/4", "[####] node 3 (Resample) 4/4\n"]
+    assert log.getvalue().splitlines() == ["node 3 (Resample)", "[####] node 3 (Resample) 4/4"]
 
 
 # --- server tier ------------------------------------------------------------------------------
