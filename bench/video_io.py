@@ -4,11 +4,14 @@ Encode: Rewind converts each frame to uint8 on its way into ffmpeg (the RewindVi
 the baseline converts the whole float batch to uint8 first, then feeds the same encoder.
 Decode: Rewind streams frames from ffmpeg into a preallocated float array (RewindLoadVideo's path);
 the baseline reads ffmpeg's whole raw output, then converts it to float.
+With REWIND_BENCH_VHS_PATH set to a ComfyUI-VideoHelperSuite checkout, its VideoCombine and
+LoadVideoPath run on the same clips too (imported in-process without its server routes).
 Each measurement runs in its own process so peak RSS (ru_maxrss) is its own; growth is measured
 above the process's state once the input exists. Timings share the machine with whatever else runs:
 read the ratios, and rerun when they matter. Prints a table with Rewind/baseline ratios.
 
-    .cache/venv/bin/python bench/video_io.py [--formats video/h264-mp4,image/gif] [--sizes 240x512x512,48x1280x720]
+    [REWIND_BENCH_VHS_PATH=/path/to/ComfyUI-VideoHelperSuite] .cache/venv/bin/python bench/video_io.py \
+        [--formats video/h264-mp4,image/gif] [--sizes 240x512x512,48x1280x720]
 """
 from __future__ import annotations
 
@@ -43,6 +46,21 @@ def import_pack() -> None:
     args.cpu = True
 
 
+def import_vhs():
+    """VideoHelperSuite's node module, without running its package __init__ (which needs a live server)."""
+    import utils.install_util  # noqa: F401  (ComfyUI's own `utils` package, before comfy/ shadows it)
+
+    import server
+
+    server.PromptServer.instance = types.SimpleNamespace(prompt_queue=None, send_sync=lambda *a, **k: None)
+    alias = types.ModuleType("vhs")
+    alias.__path__ = [os.path.join(os.environ["REWIND_BENCH_VHS_PATH"], "videohelpersuite")]
+    sys.modules["vhs"] = alias
+    from vhs import load_video_nodes, nodes
+
+    return nodes, load_video_nodes
+
+
 def peak_rss() -> int:
     """Peak resident bytes of this process so far (ffmpeg's own memory is not included)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -68,6 +86,9 @@ def test_clip(frames: int, width: int, height: int):
 def measure_encode(approach: str, fmt: str, frames: int, width: int, height: int, path: str) -> dict:
     import numpy as np
 
+    vhs_nodes = import_vhs()[0] if approach == "vhs" else None  # first: it needs ComfyUI's `utils` unshadowed
+    import folder_paths
+
     from rewind import video_io
     from rewind.nodes.video import frame_source, to_uint8
 
@@ -76,6 +97,12 @@ def measure_encode(approach: str, fmt: str, frames: int, width: int, height: int
     to_uint8(images[0]), images[:1].mul(255).round().clamp(0, 255).numpy().astype(np.uint8)  # warm torch's kernels
     before = peak_rss()
     start = time.perf_counter()
+    if approach == "vhs":
+        folder_paths.output_directory = os.path.dirname(path)
+        result = vhs_nodes.VideoCombine().combine_video(frame_rate=24.0, loop_count=0, images=images, format=fmt, crf=23,
+                                                        filename_prefix=os.path.basename(path), save_output=True)
+        os.replace(result["result"][0][1][-1], path)
+        return {"seconds": time.perf_counter() - start, "growth": peak_rss() - before}
     if approach == "rewind":
         source, _ = frame_source(images, None, None, pingpong=False)
     else:
@@ -90,6 +117,7 @@ def measure_encode(approach: str, fmt: str, frames: int, width: int, height: int
 
 
 def measure_decode(approach: str, path: str, frames: int, width: int, height: int) -> dict:
+    vhs_loader = import_vhs()[1] if approach == "vhs" else None
     import numpy as np
 
     from rewind import video_io
@@ -97,7 +125,10 @@ def measure_decode(approach: str, path: str, frames: int, width: int, height: in
 
     before = peak_rss()
     start = time.perf_counter()
-    if approach == "rewind":
+    if approach == "vhs":
+        loaded = vhs_loader.LoadVideoPath().load_video(video=path, force_rate=0, custom_width=0, custom_height=0,
+                                                       frame_load_cap=0, skip_first_frames=0, select_every_nth=1)[0]
+    elif approach == "rewind":
         loaded = video_io.load_frames(video_io.plan_load(video_io.probe(path), video_io.LoadRequest()))
     else:
         raw = run_ffmpeg(["-i", path, "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]).stdout
@@ -133,12 +164,23 @@ def output_path(folder: str, fmt: str, size: str, approach: str) -> str:
     return os.path.join(folder, name if fmt == "image/png-sequence" else f"{name}.{FORMATS[fmt].extension}")
 
 
-def row(op: str, fmt: str, size: str, rewind: dict, baseline: dict) -> str:
+def approaches(fmt: str) -> list[str]:
+    vhs = os.environ.get("REWIND_BENCH_VHS_PATH") and fmt != "image/png-sequence"  # VHS has no plain png sequence
+    return ["rewind", "baseline", *(["vhs"] if vhs else [])]
+
+
+def row(op: str, fmt: str, size: str, results: dict[str, dict]) -> str:
     frames = int(size.split("x")[0])
-    mb = 1e6
-    return (f"{op:6} {fmt:20} {size:13} {frames / rewind['seconds']:8.1f} {frames / baseline['seconds']:8.1f} "
-            f"{baseline['seconds'] / rewind['seconds']:6.2f} {rewind['growth'] / mb:9.0f} {baseline['growth'] / mb:9.0f} "
-            f"{rewind['growth'] / max(baseline['growth'], 1):6.2f}")
+    rewind = results["rewind"]
+    cells = [f"{op:6} {fmt:20} {size:13}"]
+    for name in ("rewind", "baseline", "vhs"):
+        if name not in results:
+            cells.append(f"{'-':>8} {'-':>7} {'-':>6} {'-':>6}")
+            continue
+        other = results[name]
+        cells.append(f"{frames / other['seconds']:8.1f} {other['growth'] / 1e6:7.0f} "
+                     f"{other['seconds'] / rewind['seconds']:6.2f} {rewind['growth'] / max(other['growth'], 1):6.2f}")
+    return " | ".join(cells)
 
 
 def main() -> None:
@@ -151,19 +193,21 @@ def main() -> None:
     if args.one:
         run_one(argparse.Namespace(op=args.one[0], approach=args.one[1], format=args.one[2], size=args.one[3], path=args.one[4]))
         return
-    print("fps = frames/s (higher is better); speedup = baseline time / Rewind time; RSS = peak growth of the Python")
-    print("process above its input (MB, ffmpeg's own memory not included); ratio = Rewind / baseline RSS.")
-    print("VideoHelperSuite is not compared: no local checkout of it is used by this bench.\n")
-    print(f"{'op':6} {'format':20} {'size':13} {'fps':>8} {'base fps':>8} {'speedup':>6} {'RSS':>9} {'base RSS':>9} {'ratio':>6}")
+    print("Per approach: fps = frames/s; RSS = peak growth (MB) of the Python process above its input, ffmpeg's own")
+    print("memory not included; t/t_rw = its time over Rewind's (>1: Rewind faster); rss_rw = Rewind's RSS over its RSS.")
+    if not os.environ.get("REWIND_BENCH_VHS_PATH"):
+        print("VideoHelperSuite not compared: set REWIND_BENCH_VHS_PATH to a checkout of it.")
+    header = " | ".join(f"{name + ' fps':>8} {'RSS':>7} {'t/t_rw':>6} {'rss_rw':>6}" for name in ("rewind", "baseline", "vhs"))
+    print(f"{'op':6} {'format':20} {'size':13} | {header}")
     with tempfile.TemporaryDirectory(prefix="rewind-bench-") as folder:
         for size in args.sizes.split(","):
             for fmt in args.formats.split(","):
-                paths = {approach: output_path(folder, fmt, size, approach) for approach in ("rewind", "baseline")}
-                encode = {approach: child("encode", approach, fmt, size, paths[approach]) for approach in paths}
-                print(row("encode", fmt, size, encode["rewind"], encode["baseline"]), flush=True)
+                paths = {approach: output_path(folder, fmt, size, approach) for approach in approaches(fmt)}
+                encoded = {approach: child("encode", approach, fmt, size, paths[approach]) for approach in paths}
+                print(row("encode", fmt, size, encoded), flush=True)
                 if fmt != "image/png-sequence":  # the loaders read video files, not frame folders
-                    decode = {approach: child("decode", approach, fmt, size, paths["rewind"]) for approach in paths}
-                    print(row("decode", fmt, size, decode["rewind"], decode["baseline"]), flush=True)
+                    decoded = {approach: child("decode", approach, fmt, size, paths["rewind"]) for approach in paths}
+                    print(row("decode", fmt, size, decoded), flush=True)
 
 
 if __name__ == "__main__":

@@ -187,8 +187,10 @@ class RewindLoadVideoPath(io.ComfyNode):
 # --- combining ----------------------------------------------------------------------------------
 
 def to_uint8(frame: torch.Tensor) -> np.ndarray:
-    """One IMAGE frame to (H, W, 3) uint8, rounded rather than truncated (truncation darkens by half a level)."""
-    return frame[..., :3].clamp(0, 1).mul(255).round().to(torch.uint8).cpu().numpy()
+    """One IMAGE frame to (H, W, 3) uint8, rounded rather than truncated (truncation darkens by half a
+    level). In numpy: small per-frame torch ops pay for waking its thread pool every call."""
+    rgb = frame[..., :3].to(device="cpu", dtype=torch.float32).numpy()
+    return np.clip(rgb * 255 + 0.5, 0, 255).astype(np.uint8)
 
 
 def decoded_frames(latent: dict, vae) -> Iterator[torch.Tensor]:
