@@ -327,6 +327,12 @@ def test_mixed_frame_sizes_are_refused(tmp_path):
     frames = [np.zeros((48, 64, 3), np.uint8), np.zeros((32, 64, 3), np.uint8)]
     with pytest.raises(VideoIOError, match="frame 1 .*same size"):
         vio.encode_video(frames, str(tmp_path / "x.mp4"), vio.EncodeOptions())
+    assert not (tmp_path / "x.mp4").exists()
+
+
+def test_ffmpeg_failure_is_reported_with_its_reason(tmp_path):
+    with pytest.raises(VideoIOError, match=r"ffmpeg failed writing .*no_such_dir.*No such file or directory"):
+        vio.encode_video(numbered_clip(50), str(tmp_path / "no_such_dir" / "x.mp4"), vio.EncodeOptions())
 
 
 def test_memory_check_says_how_many_frames_fit(tmp_path):

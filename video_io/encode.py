@@ -3,6 +3,7 @@ each frame as it is asked for, so no uint8 copy of the whole clip ever exists), 
 in the same pass and the workflow embedded in the container."""
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import subprocess
@@ -161,20 +162,32 @@ def encode_video(frames: Iterable[np.ndarray], path: str, options: EncodeOptions
             Path(metadata_file).write_text(meta.ffmetadata_file_text(metadata), encoding="utf-8")
         command = encode_command(spec, options, width, height, path, audio_input, metadata_file)
         process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=log)
-        written = 0
         try:
-            for index, frame in enumerate(itertools.chain([first], rest)):
-                process.stdin.write(memoryview(np.ascontiguousarray(_checked(frame, first.shape, index))))
-                written += 1
-        except BrokenPipeError:
-            pass
-        finally:
-            process.stdin.close()
-            returncode = process.wait()
-        if returncode != 0:
+            written = _feed(process, itertools.chain([first], rest), first.shape)
+        except BaseException:
+            process.kill()
+            process.wait()
+            Path(path).unlink(missing_ok=True)  # no half-written file that looks like a result
+            raise
+        if process.returncode != 0:
             log.seek(0)
             raise VideoIOError(f"ffmpeg failed writing {path!r} as {options.format}: {stderr_tail(log.read())}")
     _embed_after_encode(spec, path, metadata)
+    return written
+
+
+def _feed(process: subprocess.Popen, frames: Iterable[np.ndarray], shape: tuple[int, ...]) -> int:
+    """Writes frames to ffmpeg's stdin, closes it and waits; a pipe ffmpeg closed early shows in its exit code."""
+    written = 0
+    try:
+        for index, frame in enumerate(frames):
+            process.stdin.write(memoryview(np.ascontiguousarray(_checked(frame, shape, index))))
+            written += 1
+    except BrokenPipeError:
+        pass
+    with contextlib.suppress(BrokenPipeError):
+        process.stdin.close()
+    process.wait()
     return written
 
 
