@@ -90,6 +90,24 @@ def test_bt601_decode_of_a_bt709_file_would_shift_colours(tmp_path):
     assert np.abs(decoded - source).mean() > 3.0
 
 
+@pytest.mark.parametrize("matrix, tag, color_range", [("bt601", "smpte170m", "tv"), ("bt709", "bt709", "pc"),
+                                                      ("bt709", None, "tv")], ids=["bt601-tv", "bt709-full", "untagged"])
+def test_files_from_elsewhere_decode_with_their_own_matrix_and_range(tmp_path, matrix, tag, color_range):
+    """Other tools' files: SD bt601, full-range, and untagged (read as bt709, as browsers show it)."""
+    source = np.stack(colour_chart(frames=3))
+    raw = tmp_path / "chart.rgb"
+    source.tofile(raw)
+    tags = f"colorspace={tag}:range={color_range}" if tag else "colorspace=unknown:range=unknown"
+    path = str(tmp_path / "other.mp4")
+    done = run_ffmpeg(["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "192x128", "-i", str(raw), "-vf",
+                       f"scale=out_color_matrix={matrix}:out_range={color_range},format=yuv444p,setparams={tags}",
+                       "-c:v", "libx264", "-crf", "10", path])
+    assert done.returncode == 0, done.stderr[-500:]
+    assert vio.probe(path).color_matrix == tag
+    decoded = decoded_uint8(load(path))
+    assert np.abs(decoded - source).mean() < 3.0
+
+
 @pytest.mark.parametrize("fmt", ["video/h264-mp4", "video/h265-mp4", "video/webm", "video/ProRes", "image/webp", "image/gif"])
 def test_every_format_keeps_frame_count_and_duration(tmp_path, fmt):
     count, fps = 13, 10.0
