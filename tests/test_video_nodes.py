@@ -105,7 +105,9 @@ def test_schemas_have_exact_names_descriptions_and_tooltips(video_nodes):
     assert combine.is_output_node and combine.description and not tooltips_missing(combine)
     assert {"images", "frame_rate", "loop_count", "filename_prefix", "format", "pingpong", "save_output", "crf",
             "pix_fmt", "audio", "latent", "vae"} == {item.id for item in combine.inputs}
-    assert video_nodes.RewindLoadVideo.GET_NODE_INFO_V1()["input"]["required"]["video"][1]["video_upload"] is True
+    infos = {node.__name__: node.GET_NODE_INFO_V1() for node in video_nodes.NODES}  # ComfyUI's own schema checks
+    assert infos["RewindLoadVideo"]["input"]["required"]["video"][1]["video_upload"] is True
+    assert infos["RewindVideoCombine"]["output_node"] is True
     assert video_nodes.NODES == [video_nodes.RewindLoadVideo, video_nodes.RewindLoadVideoPath, video_nodes.RewindVideoCombine]
 
 
