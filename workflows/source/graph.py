@@ -203,7 +203,7 @@ class Rendered:
             "links": ui_links,
             "groups": [],
             "config": {},
-            "extra": {"ds": {"scale": 0.6, "offset": [100, 140]}},
+            "extra": {"ds": {"scale": 0.6, "offset": [100, 220]}},
             "version": 0.4,
         }
 
