@@ -136,7 +136,7 @@ class Rendered:
         """(source output, target node, input name, type) for every connection."""
         found = []
         for node in self.real:
-            for name, spec in input_specs(self.info(node)):
+            for name, _ in input_specs(self.info(node)):
                 value = node.values.get(name)
                 if isinstance(value, Output):
                     origin_info = self.info(value.node)
@@ -162,7 +162,7 @@ class Rendered:
 
     def ui(self) -> dict:
         links = self.links()
-        link_ids = {(id(target), name): index + 1 for index, (_, target, name, _) in enumerate(links)}
+        link_ids = {(target.id, name): index + 1 for index, (_, target, name, _) in enumerate(links)}
         inputs = {node.id: self._ui_inputs(node, link_ids) for node in self.real}
         outgoing: dict[tuple[int, int], list[int]] = {}
         for index, (source, target, name, _) in enumerate(links):
@@ -211,7 +211,7 @@ class Rendered:
         """Sockets first (in schema order), then widgets turned into inputs because they are linked."""
         sockets, linked_widgets = [], []
         for name, spec in input_specs(self.info(node)):
-            link = link_ids.get((id(node), name))
+            link = link_ids.get((node.id, name))
             if not is_widget(spec):
                 sockets.append({"name": name, "type": input_type(spec), "link": link})
             elif link is not None:
