@@ -5,7 +5,8 @@
 // Each NAME is fetched the way the template browser fetches it (/api/workflow_templates/TEMPLATE_DIR/NAME.json)
 // and loaded with app.loadGraphData. Printed as one JSON object per workflow: the node types the frontend
 // reported missing, console errors, the dialogs it opened, every registered node's widget values by name,
-// the toasts it showed (workflow validation), its input links, the prompt the frontend would queue (app.graphToPrompt), and a screenshot path.
+// the toasts it showed (workflow validation), its input links, the prompt the frontend would queue
+// (app.graphToPrompt), the workflow as the editor would save it (app.graph.serialize) and a screenshot path.
 import { chromium } from 'playwright-core';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -74,7 +75,8 @@ async function loadOne(page, consoleErrors, name) {
     if (!(window.__rewindMissing || []).length) {
       try { prompt = (await app.graphToPrompt()).output; } catch (error) { promptError = String(error); }
     }
-    return { nodeCount: workflow.nodes.length, missing: window.__rewindMissing, nodes, dialogs, toasts, prompt, promptError };
+    const saved = app.graph.serialize();  // what "Save" would write
+    return { nodeCount: workflow.nodes.length, missing: window.__rewindMissing, nodes, dialogs, toasts, prompt, promptError, saved };
   }, url);
   await closeDialogs(page);
   const screenshot = path.join(outDir, `${name}.png`);

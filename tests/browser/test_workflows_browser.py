@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from rewind.rewind_queue.api import ComfyAPI
 from rewind.rewind_queue.server import PACK_LINK_NAME
+from rewind.rewind_queue.workflow import ui_to_api
 from rewind.workflows.source import FAMILIES, WORKFLOWS_DIR
 from rewind.workflows.source.graph import NOTE_TYPES
 from rewind.workflows.source.schemas import peer_object_info
@@ -101,3 +103,11 @@ def test_the_frontend_queues_exactly_the_api_twin(name, browser_reports):
               for node_id, node in report["prompt"].items()}
     differing = {node_id: (node, api[node_id]) for node_id, node in queued.items() if node != api[node_id]}
     assert differing == {}, json.dumps(differing, indent=1)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_workflow_as_the_editor_saves_it_still_converts_to_the_api_twin(name, browser_reports, comfy_server):
+    """Users re-save the examples; the queue client must read the frontend's own serialisation
+    (upload and preview widgets included) back to the same prompt."""
+    object_info = {**peer_object_info()["AnimateDiff-Evolved"], **ComfyAPI(comfy_server.url).object_info()}
+    assert ui_to_api(browser_reports[name]["saved"], object_info) == load(name)[1]
