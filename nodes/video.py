@@ -248,6 +248,13 @@ def preview_ui(entries: list[dict], extension: str) -> dict:
     return {"images": entries, "animated": (extension in VIDEO_PREVIEW_EXTENSIONS,)}
 
 
+def preview_path(name: str) -> str:
+    """Where a browser-playable copy of a file the browser cannot play goes (the temp folder)."""
+    folder = folder_paths.get_temp_directory()
+    os.makedirs(folder, exist_ok=True)
+    return os.path.join(folder, f"{name}preview.mp4")
+
+
 def audio_track(audio: dict | None, frame_count: int, frame_rate: float) -> tuple[np.ndarray, int] | None:
     if audio is None or audio.get("waveform") is None:
         return None
@@ -314,9 +321,14 @@ class RewindVideoCombine(io.ComfyNode):
             entries = [saved_entry(os.path.basename(p), frames_subfolder, folder_type, options.format) for p in paths]
             return io.NodeOutput(os.path.join(folder, name), ui=preview_ui(entries, spec.extension))
         path = os.path.join(folder, f"{name}.{spec.extension}")
-        video_io.encode_video(frames, path, options, audio=audio, metadata=metadata)
-        entries = [saved_entry(os.path.basename(path), subfolder, folder_type, options.format)]
-        return io.NodeOutput(path, ui=preview_ui(entries, spec.extension))
+        if spec.browser_plays:
+            video_io.encode_video(frames, path, options, audio=audio, metadata=metadata)
+            entries = [saved_entry(os.path.basename(path), subfolder, folder_type, options.format)]
+            return io.NodeOutput(path, ui=preview_ui(entries, spec.extension))
+        preview = preview_path(name)
+        video_io.encode_video(frames, path, options, audio=audio, metadata=metadata, preview_path=preview)
+        entries = [saved_entry(os.path.basename(preview), "", "temp", "video/h264-mp4")]
+        return io.NodeOutput(path, ui=preview_ui(entries, "mp4"))
 
 
 NODES = [RewindLoadVideo, RewindLoadVideoPath, RewindVideoCombine]

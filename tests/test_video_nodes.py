@@ -176,6 +176,15 @@ def test_combine_preview_to_temp_and_gif_shows_as_image(video_nodes, tmp_path):
     assert out.ui["images"][0]["type"] == "temp" and out.ui["animated"] == (False,)
 
 
+def test_prores_gets_an_h264_preview_from_the_same_pass(video_nodes, tmp_path):
+    out = video_nodes.RewindVideoCombine.execute(images=torch.rand(5, 32, 48, 3), **{**COMBINE_DEFAULTS, "format": "video/ProRes"})
+    assert Path(out.args[0]).suffix == ".mov" and vio.probe(out.args[0]).pix_fmt == "yuv422p10le"
+    entry = out.ui["images"][0]
+    preview = tmp_path / "temp" / entry["subfolder"] / entry["filename"]
+    assert entry["type"] == "temp" and preview.suffix == ".mp4" and out.ui["animated"] == (True,)
+    assert vio.probe(str(preview)).frame_count == 5 and vio.probe(str(preview)).pix_fmt == "yuv420p"
+
+
 def test_combine_png_sequence_writes_a_folder(video_nodes, tmp_path):
     out = video_nodes.RewindVideoCombine.execute(images=torch.rand(4, 32, 32, 3),
                                                  **{**COMBINE_DEFAULTS, "format": "image/png-sequence"})

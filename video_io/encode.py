@@ -31,6 +31,7 @@ class FormatSpec:
     audio_codec: str | None  # None: the container cannot carry audio
     loops: bool = False  # gif/webp: honours loop_count
     extra_args: tuple[str, ...] = field(default=())
+    browser_plays: bool = True  # False: the UI preview needs an h264 copy (browsers cannot decode ProRes)
 
 
 FORMATS = {
@@ -44,7 +45,7 @@ FORMATS = {
     "video/webm": FormatSpec("webm", ("-c:v", "libvpx-vp9", "-b:v", "0", "-row-mt", "1"),
                              ("yuv420p", "yuv444p", "yuv420p10le"), "bt709", 63, "libopus"),
     "video/ProRes": FormatSpec("mov", ("-c:v", "prores_ks"), ("yuv422p10le", "yuv444p10le"), "bt709", None, "pcm_s16le",
-                               extra_args=("-movflags", "+faststart+use_metadata_tags")),
+                               extra_args=("-movflags", "+faststart+use_metadata_tags"), browser_plays=False),
     "image/png-sequence": FormatSpec("png", (), ("rgb24",), None, None, None),
 }
 PIX_FMT_CHOICES = ("auto", *dict.fromkeys(p for spec in FORMATS.values() for p in spec.pix_fmts))
@@ -120,6 +121,13 @@ def encode_command(spec: FormatSpec, options: EncodeOptions, width: int, height:
             *quality_args(spec, options, pix_fmt), *tags, *loop, *spec.extra_args, "-fps_mode", "passthrough", path]
 
 
+def preview_output_args(preview_path: str) -> list[str]:
+    """A second output of the same ffmpeg run: a small h264 copy the browser can play."""
+    spec = FORMATS["video/h264-mp4"]
+    return ["-map", "0:v", "-vf", video_filter(spec, "yuv420p"), *spec.codec_args, "-crf", "28", *BT709_TAGS,
+            "-fps_mode", "passthrough", "-movflags", "+faststart", preview_path]
+
+
 def _first_and_rest(frames: Iterable[np.ndarray]) -> tuple[np.ndarray, Iterator[np.ndarray]]:
     iterator = iter(frames)
     first = next(iterator, None)
@@ -141,10 +149,11 @@ def trimmed_audio(waveform: np.ndarray, sample_rate: int, duration: float) -> np
 
 
 def encode_video(frames: Iterable[np.ndarray], path: str, options: EncodeOptions,
-                 audio: tuple[np.ndarray, int] | None = None, metadata: dict | None = None) -> int:
+                 audio: tuple[np.ndarray, int] | None = None, metadata: dict | None = None,
+                 preview_path: str | None = None) -> int:
     """Writes a video file from (H, W, 3) uint8 RGB frames; returns how many frames were written.
     `audio` is (float32 (channels, samples), sample rate), already cut to length (trimmed_audio);
-    formats without audio ignore it."""
+    formats without audio ignore it. `preview_path` also writes an h264 preview in the same pass."""
     spec = format_spec(options.format)
     if spec.extension == "png":
         raise VideoIOError("image/png-sequence writes a folder of files: use write_png_sequence.")
@@ -161,6 +170,7 @@ def encode_video(frames: Iterable[np.ndarray], path: str, options: EncodeOptions
             metadata_file = os.path.join(scratch, "metadata.txt")
             Path(metadata_file).write_text(meta.ffmetadata_file_text(metadata), encoding="utf-8")
         command = encode_command(spec, options, width, height, path, audio_input, metadata_file)
+        command += preview_output_args(preview_path) if preview_path else []
         process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=log)
         try:
             written = _feed(process, itertools.chain([first], rest), first.shape)
