@@ -163,7 +163,7 @@ def resize_filters(plan: LoadPlan, colour_options: str) -> list[str]:
 
 def decode_filters(plan: LoadPlan) -> str:
     matrix, color_range = input_colour(plan.source)
-    colour = f"in_color_matrix={matrix}:in_range={color_range}:out_range=pc:flags=accurate_rnd+full_chroma_int"
+    colour = f"in_color_matrix={matrix}:in_range={color_range}:out_range=pc:flags=accurate_rnd+full_chroma_int+bilinear"
     chain = [] if plan.exact else [f"fps={plan.rate:.6f}"]
     if plan.skip_first_frames or plan.select_every_nth > 1:
         skip, nth = plan.skip_first_frames, plan.select_every_nth
