@@ -137,7 +137,16 @@ def measure_decode(approach: str, path: str, frames: int, width: int, height: in
     growth = peak_rss() - before
     if len(loaded) != frames:
         raise SystemExit(f"{approach} decoded {len(loaded)} of {frames} frames from {path}")
-    return {"seconds": seconds, "growth": growth}
+    return {"seconds": seconds, "growth": growth, **colour_error(np.asarray(loaded), frames, width, height)}
+
+
+def colour_error(loaded, frames: int, width: int, height: int) -> dict:
+    """Loaded frames against the clip that was encoded, on a 0-255 scale: every loader reads the same
+    file, so differences between loaders are the loaders' own (a bias is a colour shift)."""
+    import numpy as np
+
+    error = np.round(loaded * 255) - np.round(test_clip(frames, width, height).numpy() * 255)
+    return {"bias": float(np.abs(error.reshape(-1, 3).mean(axis=0)).max()), "mae": float(np.abs(error).mean())}
 
 
 def run_one(args: argparse.Namespace) -> None:
@@ -197,6 +206,7 @@ def main() -> None:
         return
     print("Per approach: fps = frames/s; RSS = peak growth (MB) of the Python process above its input, ffmpeg's own")
     print("memory not included; t/t_rw = its time over Rewind's (>1: Rewind faster); rss_rw = Rewind's RSS over its RSS.")
+    print("Colour: bias = largest per-channel mean signed error, mae = mean absolute error, both on 0-255.")
     if not os.environ.get("REWIND_BENCH_VHS_PATH"):
         print("VideoHelperSuite not compared: set REWIND_BENCH_VHS_PATH to a checkout of it.")
     header = " | ".join(f"{name + ' fps':>8} {'RSS':>7} {'t/t_rw':>6} {'rss_rw':>6}" for name in ("rewind", "baseline", "vhs"))
@@ -211,6 +221,9 @@ def main() -> None:
                 if fmt != "image/png-sequence":  # the loaders read video files, not frame folders
                     decoded = {approach: child("decode", approach, fmt, size, paths["rewind"]) for approach in paths}
                     print(row("decode", fmt, size, decoded), flush=True)
+                    print("    colour vs source (0-255): " + " | ".join(
+                        f"{name} bias {result['bias']:.2f} mae {result['mae']:.2f}"
+                        for name, result in decoded.items() if "bias" in result), flush=True)
                 failures = [f"{op} {name}: {result['error']}" for op, results in (("encode", encoded), ("decode", decoded))
                             for name, result in results.items() if "error" in result]
                 print("".join(f"    {failure}\n" for failure in failures), end="", flush=True)
