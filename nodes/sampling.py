@@ -139,6 +139,9 @@ class RewindResampler(io.ComfyNode):
                         "will not be exact. Disconnect 'sigmas' to use the unsampler's schedule.", path[0], state.path[-1])
         check_schedule(model, path, "RewindResampler")
         chosen = (state.solver if state is not None else "euler") if solver == MATCH else solver
+        if state is not None and state.exact and chosen != state.solver:
+            log.warning("RewindResampler: the latent was unsampled to retrace %s steps exactly; %s will not land "
+                        "back on the input. Pick 'match unsampler' for an exact roundtrip.", state.solver, chosen)
         hook_factory = coherence.make_hook if coherence is not None else None
         sampler = RewindSampler("resample", chosen, hook_factory=hook_factory,
                                 trajectory=state.trajectory if state is not None else None)

@@ -224,3 +224,13 @@ def test_core_context_windows_keep_working_inside_rewind(nodes, solver):
     noise = sampling.RewindUnsampler.execute(windowed, cond, cond, latent, 1.0, sigmas, solver).result[0]
     out = sampling.RewindResampler.execute(windowed, cond, cond, noise, 1.0, "match unsampler").result[0]
     assert torch.isfinite(noise["samples"]).all() and torch.isfinite(out["samples"]).all()
+
+
+def test_resampling_an_exact_latent_with_another_solver_warns(nodes, caplog):
+    sampling, diagnostics = nodes
+    model, cond, latent = reference(nodes, "SD1.5")
+    sigmas = sampling.RewindAYSScheduler.execute("SD1", 8, 1.0).result[0]
+    noise = sampling.RewindUnsampler.execute(model, cond, cond, latent, 1.0, sigmas, "exact").result[0]
+    out = sampling.RewindResampler.execute(model, cond, cond, noise, 1.0, "dpmpp_2m").result[0]
+    assert "will not land back on the input" in caplog.text
+    assert diagnostics.latent_psnr(latent["samples"], out["samples"]) < 60.0
