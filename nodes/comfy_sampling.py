@@ -24,10 +24,13 @@ class RewindInputError(ValueError):
     """Bad input, reported to the user by ComfyUI with the node's name."""
 
 
-def model_family(model) -> str:
+def family_of(model_sampling) -> str:
     """'flow' for rectified-flow models (Wan2.1, SD3, Flux), else 'eps' (k-diffusion form)."""
-    sampling = model.get_model_object("model_sampling")
-    return "flow" if isinstance(sampling, comfy.model_sampling.CONST) else "eps"
+    return "flow" if isinstance(model_sampling, comfy.model_sampling.CONST) else "eps"
+
+
+def model_family(model) -> str:
+    return family_of(model.get_model_object("model_sampling"))
 
 
 class RewindSampler(comfy.samplers.Sampler):
@@ -49,8 +52,7 @@ class RewindSampler(comfy.samplers.Sampler):
                disable_pbar=False):
         values = sigmas.tolist()  # once per run, before the loop: the loop itself never syncs
         path = unsample_path(values) if self.direction == "unsample" else resample_path(values)
-        sampling = model_wrap.inner_model.model_sampling
-        family = "flow" if isinstance(sampling, comfy.model_sampling.CONST) else "eps"
+        family = family_of(model_wrap.inner_model.model_sampling)
         x = latent_image if latent_image is not None else noise
         model_k = comfy.samplers.KSamplerX0Inpaint(model_wrap, sigmas)
         model_k.latent_image, model_k.noise = latent_image, noise
