@@ -119,6 +119,14 @@ def test_every_format_keeps_frame_count_and_duration(tmp_path, fmt):
         assert probed.duration == pytest.approx(count / fps, abs=0.011)
 
 
+@pytest.mark.parametrize("fmt", ["image/gif", "image/webp", "video/ProRes", "video/webm"])
+def test_dark_and_light_levels_survive_every_format(tmp_path, fmt):
+    """RGB sources (gif, webp) must not be range-expanded like TV-range YUV: 30 and 220 stay put."""
+    clip = [np.full((32, 32, 3), level, np.uint8) for level in (30, 220)]
+    path = write(tmp_path, clip, name=f"levels.{vio.FORMATS[fmt].extension}", format=fmt)
+    assert np.abs(decoded_uint8(load(path)).mean(axis=(1, 2, 3)) - [30, 220]).max() < 3
+
+
 def test_pingpong_writes_2n_minus_2_frames_in_order(tmp_path):
     clip = numbered_clip(6)
     order = vio.pingpong_order(len(clip))

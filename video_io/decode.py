@@ -142,33 +142,45 @@ def check_memory(plan: LoadPlan, available_bytes: int, bytes_per_value: int = 4)
     )
 
 
-def input_colour(source: VideoProbe) -> tuple[str, str]:
-    """(matrix, range) the file was encoded with. Untagged video is read as bt709 like browsers do,
-    so what loads matches what the ComfyUI preview showed; untagged yuvj formats are full range."""
+YUV_PIX_FMT_PREFIXES = ("yuv", "nv", "p01", "p21", "p41", "y21", "y41", "uyv", "yuyv", "yvyu", "gray", "ya")
+
+
+def input_colour(source: VideoProbe) -> tuple[str, str] | None:
+    """(matrix, range) the file was encoded with; None for RGB and palette sources (gif, png, webp
+    as libwebp decodes it), which need no conversion. Untagged video is read as bt709 like browsers
+    do, so what loads matches what the ComfyUI preview showed; untagged yuvj formats are full range."""
+    if not source.pix_fmt.startswith(YUV_PIX_FMT_PREFIXES):
+        return None
     matrix = SCALE_MATRICES.get(source.color_matrix or "", "bt709")
     color_range = source.color_range or ("pc" if source.pix_fmt.startswith("yuvj") else "tv")
     return matrix, color_range
 
 
-def resize_filters(plan: LoadPlan, colour_options: str) -> list[str]:
+def scale_options(source: VideoProbe) -> str:
+    """Colour options for the scale filter. RGB input gets none: ffmpeg 9 squeezes RGB into TV range
+    when told in_range=pc for it."""
+    colour = input_colour(source)
+    stated = f"in_color_matrix={colour[0]}:in_range={colour[1]}:out_range=pc:" if colour else ""
+    return stated + "flags=accurate_rnd+full_chroma_int+bilinear"
+
+
+def resize_filters(plan: LoadPlan, options: str) -> list[str]:
     """Scale (with the colour conversion folded in) plus crop/pad when the aspect ratio changes."""
     size = f"w={plan.width}:h={plan.height}"
     if plan.resize_mode == "crop":
-        return [f"scale={size}:force_original_aspect_ratio=increase:{colour_options}", f"crop={plan.width}:{plan.height}"]
+        return [f"scale={size}:force_original_aspect_ratio=increase:{options}", f"crop={plan.width}:{plan.height}"]
     if plan.resize_mode == "pad":
-        return [f"scale={size}:force_original_aspect_ratio=decrease:{colour_options}",
+        return [f"scale={size}:force_original_aspect_ratio=decrease:{options}",
                 f"pad={plan.width}:{plan.height}:(ow-iw)/2:(oh-ih)/2"]
-    return [f"scale={size}:{colour_options}"]
+    return [f"scale={size}:{options}"]
 
 
 def decode_filters(plan: LoadPlan) -> str:
-    matrix, color_range = input_colour(plan.source)
-    colour = f"in_color_matrix={matrix}:in_range={color_range}:out_range=pc:flags=accurate_rnd+full_chroma_int+bilinear"
     chain = [] if plan.exact else [f"fps={plan.rate:.6f}"]
     if plan.skip_first_frames or plan.select_every_nth > 1:
         skip, nth = plan.skip_first_frames, plan.select_every_nth
         chain.append(f"select='gte(n\\,{skip})*not(mod(n-{skip}\\,{nth}))'")
-    return ",".join([*chain, *resize_filters(plan, colour), "format=rgb24"])
+    return ",".join([*chain, *resize_filters(plan, scale_options(plan.source)), "format=rgb24"])
 
 
 def decode_command(plan: LoadPlan) -> list[str]:
