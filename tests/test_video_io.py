@@ -1,6 +1,7 @@
 """Unit tests of video_io: round trips through real ffmpeg encodes, colours, timing, metadata, errors."""
 from __future__ import annotations
 
+import io
 import json
 import struct
 import wave
@@ -380,3 +381,12 @@ def test_ffmpeg_version_parsing():
     assert parse_ffmpeg_major("ffmpeg version n9.0.2-17-g2a571b6068 Copyright") == 9
     assert parse_ffmpeg_major("ffmpeg version 4.4.2-0ubuntu0.22.04.1 Copyright") == 4
     assert parse_ffmpeg_major("ffmpeg version N-112233-gdeadbeef Copyright") is None
+
+
+def test_png_frames_decode_to_exactly_the_pixels_written():
+    from rewind.video_io.metadata import encode_png
+
+    rgb = np.random.default_rng(4).integers(0, 256, (17, 23, 3), dtype=np.uint8)
+    image = Image.open(io.BytesIO(encode_png(rgb, METADATA)))
+    assert np.array_equal(np.asarray(image.convert("RGB")), rgb)
+    assert set(image.text) == set(METADATA)

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
-import cv2
 import numpy as np
 
 from . import metadata as meta
@@ -216,9 +215,6 @@ def write_png_sequence(frames: Iterable[np.ndarray], folder: str, metadata: dict
     first, rest = _first_and_rest(frames)
     paths = []
     for index, frame in enumerate(itertools.chain([first], rest)):
-        ok, png = cv2.imencode(".png", cv2.cvtColor(_checked(frame, first.shape, index), cv2.COLOR_RGB2BGR))
-        if not ok:
-            raise VideoIOError(f"could not encode frame {index} as PNG.")
         paths.append(os.path.join(folder, f"frame_{index + 1:05d}.png"))
-        Path(paths[-1]).write_bytes(meta.add_png_text(png.tobytes(), metadata))
+        Path(paths[-1]).write_bytes(meta.encode_png(_checked(frame, first.shape, index), metadata))
     return paths
