@@ -54,6 +54,9 @@ class RewindSampler(comfy.samplers.Sampler):
         path = unsample_path(values) if self.direction == "unsample" else resample_path(values)
         family = family_of(model_wrap.inner_model.model_sampling)
         x = latent_image if latent_image is not None else noise
+        if latent_image is not None and bool(noise.any()):  # once per run, before the loop
+            log.warning("Rewind %s sampler: add_noise is on, but Rewind starts from the latent itself and ignores "
+                        "the noise. Turn add_noise off in SamplerCustom.", self.direction)
         model_k = comfy.samplers.KSamplerX0Inpaint(model_wrap, sigmas)
         model_k.latent_image, model_k.noise = latent_image, noise
         extra_args["denoise_mask"] = denoise_mask

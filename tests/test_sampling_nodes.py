@@ -234,3 +234,14 @@ def test_resampling_an_exact_latent_with_another_solver_warns(nodes, caplog):
     out = sampling.RewindResampler.execute(model, cond, cond, noise, 1.0, "dpmpp_2m").result[0]
     assert "will not land back on the input" in caplog.text
     assert diagnostics.latent_psnr(latent["samples"], out["samples"]) < 60.0
+
+
+def test_sampler_object_with_add_noise_on_says_it_ignores_the_noise(nodes, caplog):
+    from comfy_extras.nodes_custom_sampler import SamplerCustom
+
+    sampling, _ = nodes
+    model, cond, latent = reference(nodes, "SD1.5")
+    sigmas = sampling.RewindAYSScheduler.execute("SD1", 4, 1.0).result[0]
+    resampler = sampling.RewindResampleSampler.execute("euler").result[0]
+    SamplerCustom.execute(model, True, 0, 1.0, cond, cond, resampler, sigmas, latent)
+    assert "add_noise is on" in caplog.text
