@@ -57,7 +57,8 @@ def png_text_chunk(key: str, text: str) -> bytes:
 
 def encode_png(rgb, metadata: dict | None = None) -> bytes:
     """An 8-bit RGB PNG (H, W, 3 uint8 array) with the workflow as tEXt, using only zlib: every row
-    gets PNG's 'Up' filter, which compresses natural frames well and is one vectorised subtraction."""
+    gets PNG's 'Up' filter, which compresses natural frames well and is one vectorised subtraction;
+    zlib level 4, as ComfyUI's SaveImage."""
     height, width, _ = rgb.shape
     rows = rgb.reshape(height, width * 3)
     filtered = rows.copy()
@@ -65,7 +66,7 @@ def encode_png(rgb, metadata: dict | None = None) -> bytes:
     scanlines = b"".join(bytes([2 if y else 0]) + filtered[y].tobytes() for y in range(height))
     texts = b"".join(png_text_chunk(key, text) for key, text in metadata_texts(metadata).items())
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (PNG_SIGNATURE + png_chunk(b"IHDR", header) + texts + png_chunk(b"IDAT", zlib.compress(scanlines, 6))
+    return (PNG_SIGNATURE + png_chunk(b"IHDR", header) + texts + png_chunk(b"IDAT", zlib.compress(scanlines, 4))
             + png_chunk(b"IEND", b""))
 
 
