@@ -174,13 +174,18 @@ class RewindLoadVideoPath(io.ComfyNode):
             outputs=LOAD_OUTPUTS,
         )
 
+    @staticmethod
+    def server_path(video: str) -> str:
+        """The typed path, forgiving surrounding quotes (pasted from a file manager) and ~."""
+        return os.path.expanduser(video.strip().strip("\"'"))
+
     @classmethod
     def execute(cls, video, vae=None, **request) -> io.NodeOutput:
-        return load_video("RewindLoadVideoPath", os.path.expanduser(video.strip().strip("\"'")), vae, **request)
+        return load_video("RewindLoadVideoPath", cls.server_path(video), vae, **request)
 
     @classmethod
     def fingerprint_inputs(cls, video, **_):
-        path = os.path.expanduser(video.strip().strip("\"'"))
+        path = cls.server_path(video)
         return os.path.getmtime(path) if os.path.isfile(path) else video
 
 
