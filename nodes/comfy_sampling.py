@@ -50,8 +50,8 @@ class RewindSampler(comfy.samplers.Sampler):
 
     def sample(self, model_wrap, sigmas, extra_args, callback, noise, latent_image=None, denoise_mask=None,
                disable_pbar=False):
-        values = sigmas.tolist()  # once per run, before the loop: the loop itself never syncs
-        path = unsample_path(values) if self.direction == "unsample" else resample_path(values)
+        # Read once per run, before the loop: the loop itself never syncs.
+        path = as_path(sigmas, self.direction, f"Rewind {self.direction} sampler")
         family = family_of(model_wrap.inner_model.model_sampling)
         x = latent_image if latent_image is not None else noise
         if latent_image is not None and bool(noise.any()):  # once per run, before the loop

@@ -25,6 +25,13 @@ ContextOptions = io.Custom("REWIND_CONTEXT_OPTIONS")
 Coherence = io.Custom("REWIND_COHERENCE")
 
 
+def unsample_sampler(solver: str, exact_iterations: int, record_trajectory: bool = False) -> RewindSampler:
+    """An exact mode retraces its one-step solver with fixed-point iterations; the others step explicitly."""
+    exact = solver in EXACT_MODES
+    return RewindSampler("unsample", EXACT_MODES.get(solver, solver), exact_iterations if exact else 0,
+                         record_trajectory=record_trajectory)
+
+
 def _model_inputs(cfg_default: float, cfg_tooltip: str) -> list:
     return [
         io.Model.Input("model", tooltip="The diffusion model (SD1.5, SDXL, AnimateDiff/Hotshot-patched, Wan2.1)."),
@@ -82,12 +89,11 @@ class RewindUnsampler(io.ComfyNode):
         check_latent(model, latent["samples"], "RewindUnsampler")
         path = as_path(sigmas, "unsample", "RewindUnsampler")
         check_schedule(model, path, "RewindUnsampler")
-        exact = solver in EXACT_MODES
-        retraced = EXACT_MODES.get(solver, solver)
-        sampler = RewindSampler("unsample", retraced, exact_iterations if exact else 0, record_trajectory=True)
+        sampler = unsample_sampler(solver, exact_iterations, record_trajectory=True)
         samples = run(_windowed(model, context_options), positive, negative, latent, cfg, sampler, path)
-        trajectory = {s: x.to(samples.device) for s, x in sampler.result.trajectory.items()}
-        state = UnsampledState(tuple(path), retraced, exact, model_family(model), tuple(samples.shape), trajectory)
+        # The trajectory is already in host memory (RewindSampler offloads it as it goes).
+        state = UnsampledState(tuple(path), sampler.solver, sampler.exact_iterations > 0, model_family(model),
+                               tuple(samples.shape), sampler.result.trajectory)
         return io.NodeOutput({**latent, "samples": samples, LATENT_KEY: state})
 
 
@@ -234,8 +240,7 @@ class RewindUnsampleSampler(io.ComfyNode):
 
     @classmethod
     def execute(cls, solver, exact_iterations) -> io.NodeOutput:
-        exact = solver in EXACT_MODES
-        return io.NodeOutput(RewindSampler("unsample", EXACT_MODES.get(solver, solver), exact_iterations if exact else 0))
+        return io.NodeOutput(unsample_sampler(solver, exact_iterations))
 
 
 class RewindResampleSampler(io.ComfyNode):
