@@ -4,7 +4,7 @@ Unsampling step s -> t (s < t) looks for the y at sigma t from which the resampl
 t -> s lands exactly on x: F(y) = x. We iterate y <- y + (x - F(y)) (ReNoise / AIDI style), which
 contracts because F is close to the identity plus a small Lipschitz term, and speed it up with
 Anderson mixing (AIDI). The iteration count is fixed, so the loop never asks the device whether it
-has converged (no host sync); the residual is returned for diagnostics.
+has converged (no host sync).
 """
 from __future__ import annotations
 
@@ -26,16 +26,14 @@ def anderson_fixed_point(
     guess: torch.Tensor,
     iterations: int,
     memory: int = ANDERSON_MEMORY,
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> torch.Tensor:
     """Solves residual(y) = 0 for the fixed point of y + residual(y).
 
     Each batch item is mixed on its own, so results do not depend on which frames share a batch.
-    Returns (y, last residual).
     """
     y = guess
     batch = guess.shape[0]
     values, residuals = [], []
-    r = None
     for _ in range(iterations):
         r = residual(y)
         values.append((y + r).reshape(batch, -1))
@@ -53,4 +51,4 @@ def anderson_fixed_point(
         rhs = _per_item_dot(d_res, residuals[-1].unsqueeze(-1)).double()
         gamma = torch.linalg.solve(gram, rhs).to(d_val.dtype)  # (B, m, 1)
         y = (values[-1] - torch.bmm(d_val, gamma).squeeze(-1)).reshape(guess.shape)
-    return y, r
+    return y

@@ -108,15 +108,14 @@ def unsample(
         s, t = path[i], path[i + 1]
         if exact_iterations:
             guess = _explicit_guess(x, last_denoised, s, t, family)
-            forward_denoised = []
+            latest = {}  # only the newest clean estimate is kept: older ones would pin memory
 
             def residual(y, target=x, s=s, t=t):
-                landed, d, _ = step_fn(counted, y, t, s, family, None)
-                forward_denoised.append(d)
+                landed, latest["denoised"], _ = step_fn(counted, y, t, s, family, None)
                 return target - landed
 
-            x, _ = anderson_fixed_point(residual, guess, exact_iterations)
-            denoised = last_denoised = forward_denoised[-1]
+            x = anderson_fixed_point(residual, guess, exact_iterations)
+            denoised = last_denoised = latest["denoised"]
         else:
             x, denoised, memory = step_fn(counted, x, max(s, CLEAN_SIGMA_FLOOR), t, family, memory)
         x = _apply_hooks(hooks, x, denoised, i, info)

@@ -157,7 +157,7 @@ def test_anderson_solves_a_slow_linear_contraction_fast():
     plain = torch.zeros_like(target)
     for _ in range(6):
         plain = plain + residual(plain)
-    accelerated, _ = inversion.anderson_fixed_point(residual, torch.zeros_like(target), 6)
+    accelerated = inversion.anderson_fixed_point(residual, torch.zeros_like(target), 6)
     assert float((accelerated - target).abs().max()) < float((plain - target).abs().max()) / 10
 
 
