@@ -2,13 +2,13 @@
 # Both provision first (scripts/setup_env.sh: venv + ComfyUI in the git-ignored .cache/, reused).
 # `make run WORKFLOW=my.json VIDEO=clip.mp4 PROMPT="..."` runs your workflow instead
 # (set COMFYUI_PATH to your ComfyUI to use its models and custom nodes).
-.PHONY: test test-unit test-integration test-server test-browser run sample-clip
+.PHONY: test test-unit test-integration test-server test-browser test-hostile run sample-clip
 
 test:
 	scripts/test.sh
 
 test-unit:
-	scripts/test.sh -m "not integration and not server and not browser"
+	scripts/test.sh -m "not integration and not server and not browser and not hostile"
 
 test-integration:
 	scripts/test.sh -m integration
@@ -18,6 +18,9 @@ test-server:
 
 test-browser:
 	scripts/test.sh -m browser
+
+test-hostile:
+	scripts/test.sh -m hostile
 
 run:
 	@WORKFLOW="$(WORKFLOW)" VIDEO="$(VIDEO)" PROMPT="$(PROMPT)" scripts/run.sh
