@@ -156,10 +156,14 @@ def pull_windows_together(x: torch.Tensor, frame_axis: int, context: ContextOpti
     plan = plan_context(x.shape[frame_axis], context, frame_axis)
     frames = x.movedim(frame_axis, 0)  # (T, ..., C, H, W) with channels right before the spatial axes
     frame_means = frames.mean(dim=(-2, -1), keepdim=True).double()  # (T, ..., C, 1, 1)
-    weights = plan.weights.to(frame_means.device)  # (W, T)
     windows = [list(w) for w in plan.windows]
     window_means = torch.stack([frame_means[w].mean(0) for w in windows])  # (W, ..., C, 1, 1)
     overlaps = torch.tensor([[bool(set(a) & set(b)) for b in windows] for a in windows], dtype=torch.float64)
     targets = torch.einsum("vw,w...->v...", overlaps / overlaps.sum(1, keepdim=True), window_means)
-    shift = torch.einsum("wt,w...->t...", weights, targets - window_means)
+    # each window's shift, spread over its own frames by its fuse weights
+    frame_index = torch.tensor([f for w in windows for f in w], device=frame_means.device)
+    window_of = torch.repeat_interleave(torch.arange(len(windows)), torch.tensor([len(w) for w in windows]))
+    deltas = (targets - window_means)[window_of.to(frame_means.device)]
+    shares = plan.shares.to(frame_means.device).reshape(-1, *[1] * (deltas.ndim - 1))
+    shift = torch.zeros_like(frame_means).index_add_(0, frame_index, shares * deltas)
     return (frames + pull * shift.to(frames.dtype)).movedim(0, frame_axis)

@@ -3,6 +3,7 @@ so CFG batching, ControlNet, LoRA hooks, AnimateDiff-Evolved and context handler
 from __future__ import annotations
 
 import logging
+import math
 
 import torch
 
@@ -16,12 +17,9 @@ import latent_preview
 from ..samplers import loop
 from ..samplers.hooks import LoopInfo
 from ..schedules.paths import CLEAN_SIGMA_FLOOR, ScheduleError, resample_path, unsample_path
+from .validation import RewindInputError, check_finite
 
 log = logging.getLogger("rewind")
-
-
-class RewindInputError(ValueError):
-    """Bad input, reported to the user by ComfyUI with the node's name."""
 
 
 def family_of(model_sampling) -> str:
@@ -51,9 +49,14 @@ class RewindSampler(comfy.samplers.Sampler):
     def sample(self, model_wrap, sigmas, extra_args, callback, noise, latent_image=None, denoise_mask=None,
                disable_pbar=False):
         # Read once per run, before the loop: the loop itself never syncs.
-        path = as_path(sigmas, self.direction, f"Rewind {self.direction} sampler")
+        where = f"Rewind {self.direction} sampler"
+        path = as_path(sigmas, self.direction, where)
         family = family_of(model_wrap.inner_model.model_sampling)
         x = latent_image if latent_image is not None else noise
+        cfg = getattr(model_wrap, "cfg", 1.0)
+        if not math.isfinite(cfg):
+            raise RewindInputError(f"{where}: cfg is {cfg}; set a finite cfg on the sampling node (e.g. SamplerCustom).")
+        check_finite(x, f"{where}: the latent", "check the node feeding the sampler's latent (latent_image).")
         if latent_image is not None and bool(noise.any()):  # once per run, before the loop
             log.warning("Rewind %s sampler: add_noise is on, but Rewind starts from the latent itself and ignores "
                         "the noise. Turn add_noise off in SamplerCustom.", self.direction)
@@ -75,6 +78,8 @@ class RewindSampler(comfy.samplers.Sampler):
                                         callback, self.record)
         else:
             self.result = loop.resample(denoise, x, path, self.solver, family, hooks, info, callback)
+        check_finite(self.result.x, f"{where}: the result",
+                     "the model returned non-finite values; lower cfg, or load the model in fp32 or bf16 instead of fp16.")
         return self.result.x
 
 
@@ -90,7 +95,7 @@ def offload(x: torch.Tensor) -> torch.Tensor:
 
 
 def check_latent(model, samples: torch.Tensor, node: str) -> None:
-    """Catches a latent from the wrong VAE before it reaches the model as a shape error."""
+    """Catches a latent from the wrong VAE, or holding NaN/inf, before the model is loaded."""
     latent_format = model.get_model_object("latent_format")
     channels, dims = latent_format.latent_channels, getattr(latent_format, "latent_dimensions", 2)
     expected_ndim = 2 + dims
@@ -100,6 +105,7 @@ def check_latent(model, samples: torch.Tensor, node: str) -> None:
             f"{node}: the latent has shape {tuple(samples.shape)}, but this model takes a {kind} with "
             f"{channels} channels. Encode the frames with the VAE that belongs to this model."
         )
+    check_finite(samples, f"{node}: 'latent'", "check the node feeding 'latent'.")
 
 
 def check_schedule(model, path: list[float], node: str) -> None:
@@ -125,7 +131,8 @@ def check_schedule(model, path: list[float], node: str) -> None:
 def as_path(sigmas: torch.Tensor, direction: str, node: str) -> list[float]:
     try:
         values = sigmas.tolist()
-        return unsample_path(values, node) if direction == "unsample" else resample_path(values, node)
+        where = f"{node} 'sigmas'"
+        return unsample_path(values, where) if direction == "unsample" else resample_path(values, where)
     except ScheduleError as error:
         raise RewindInputError(str(error)) from None
 

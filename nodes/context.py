@@ -32,6 +32,7 @@ from ..samplers.context import (
     render_plan,
     resolve_frame_axis,
 )
+from .validation import check_finite, checked_inputs, reported_by
 
 ContextOptionsType = io.Custom("REWIND_CONTEXT_OPTIONS")
 CoherenceType = io.Custom("REWIND_COHERENCE")
@@ -96,7 +97,7 @@ class RewindContextHandler(core_windows.IndexListContextHandler):
 
     def _fuse_weights(self, length: int, full_length: int, idxs: list[int], **kwargs) -> list[float]:
         plan = plan_context(full_length, self.options, self.dim)
-        return plan.weights[plan.windows.index(tuple(idxs)), idxs].tolist()
+        return plan.window_weights(plan.windows.index(tuple(idxs))).tolist()
 
     def get_resized_cond(self, cond_in, x_in, window, device=None):
         """Core's slicing plus per-frame model conds along the frame axis (core skips them)."""
@@ -254,11 +255,13 @@ class RewindContextOptions(io.ComfyNode):
         )
 
     @classmethod
+    @checked_inputs
     def execute(cls, context_schedule, context_length, context_overlap, context_stride, closed_loop, fuse_method, layout) -> io.NodeOutput:
-        options = ContextOptions(
-            schedule=context_schedule, length=context_length, overlap=context_overlap, stride=context_stride,
-            closed_loop=closed_loop, fuse_method=fuse_method, layout=layout,
-        )
+        with reported_by("RewindContextOptions"):
+            options = ContextOptions(
+                schedule=context_schedule, length=context_length, overlap=context_overlap, stride=context_stride,
+                closed_loop=closed_loop, fuse_method=fuse_method, layout=layout,
+            )
         return io.NodeOutput(options)
 
 
@@ -270,7 +273,8 @@ class RewindContextPreview(io.ComfyNode):
             display_name="Rewind Context Preview",
             category="Rewind/long video",
             description="Draws the context windows for a clip: frames left to right, one row per window, brightness = "
-                        "that window's share of the frame after fusing.",
+                        "that window's share of the frame after fusing. Long clips are drawn at most 1024 pixels wide "
+                        "and 64 rows high, a row then standing for a run of consecutive windows.",
             inputs=[
                 ContextOptionsType.Input("context_options", tooltip="From Rewind Context Options."),
                 io.Int.Input("frames", default=64, min=1, max=100000,
@@ -281,12 +285,13 @@ class RewindContextPreview(io.ComfyNode):
         )
 
     @classmethod
+    @checked_inputs
     def execute(cls, context_options: ContextOptions, frames: int) -> io.NodeOutput:
         temporal = context_options.layout == LAYOUT_TEMPORAL
         num_frames = pixel_to_latent_frames(frames) if temporal else frames
-        plan = plan_context(num_frames, context_options, frame_axis=2 if temporal else 0)
-        cell_width = max(1, 1024 // num_frames)
-        return io.NodeOutput(render_plan(plan, cell_width=cell_width).unsqueeze(0))
+        with reported_by("RewindContextPreview"):
+            plan = plan_context(num_frames, context_options, frame_axis=2 if temporal else 0)
+        return io.NodeOutput(render_plan(plan).unsqueeze(0))
 
 
 class RewindLatentCoherence(io.ComfyNode):
@@ -324,8 +329,10 @@ class RewindLatentCoherence(io.ComfyNode):
         )
 
     @classmethod
+    @checked_inputs
     def execute(cls, mode, strength, start_percent, end_percent, low_pass, context_options=None) -> io.NodeOutput:
-        return io.NodeOutput(Coherence(mode, strength, start_percent, end_percent, low_pass, context_options))
+        with reported_by("RewindLatentCoherence"):
+            return io.NodeOutput(Coherence(mode, strength, start_percent, end_percent, low_pass, context_options))
 
 
 class RewindColorMatch(io.ComfyNode):
@@ -350,7 +357,11 @@ class RewindColorMatch(io.ComfyNode):
         )
 
     @classmethod
+    @checked_inputs
     def execute(cls, images, strength, reference=None) -> io.NodeOutput:
+        check_finite(images, "RewindColorMatch: 'images'", "check the node feeding 'images'.")
+        if reference is not None:
+            check_finite(reference, "RewindColorMatch: 'reference'", "check the node feeding 'reference'.")
         return io.NodeOutput(color_match(images, images[:1] if reference is None else reference, strength))
 
 

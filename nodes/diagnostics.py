@@ -14,6 +14,7 @@ import comfy.model_patcher
 import comfy.supported_models
 
 from ..samplers.reference import DATA, GaussianMixture, ReferenceCodec
+from .validation import RewindInputError, check_finite, checked_inputs
 
 FAMILIES = {
     # family: (model config, model type, text-embedding width, codec)
@@ -110,6 +111,7 @@ class RewindReferenceModel(io.ComfyNode):
         )
 
     @classmethod
+    @checked_inputs
     def execute(cls, family, data) -> io.NodeOutput:
         return io.NodeOutput(reference_model(family, data), ReferenceVAE(FAMILIES[family][3]), neutral_conditioning(family))
 
@@ -138,11 +140,15 @@ class RewindRoundtripReport(io.ComfyNode):
         )
 
     @classmethod
+    @checked_inputs
     def execute(cls, reference, result) -> io.NodeOutput:
         a, b = reference["samples"], result["samples"]
         if a.shape != b.shape:
-            raise ValueError(f"RewindRoundtripReport: shapes differ ({tuple(a.shape)} vs {tuple(b.shape)}); compare the "
+            raise RewindInputError(f"RewindRoundtripReport: shapes differ ({tuple(a.shape)} vs {tuple(b.shape)}); compare the "
                              "VAE Encode output with the resampler output of the same clip.")
+        check_finite(a, "RewindRoundtripReport: 'reference'", "check the node feeding 'reference' (VAE Encode).")
+        check_finite(b, "RewindRoundtripReport: 'result'", "the resampler or a node after it produced non-finite "
+                     "values, so there is no roundtrip to measure.")
         psnr = latent_psnr(a, b)
         text = f"roundtrip PSNR: {psnr:.2f} dB over {tuple(a.shape)}"
         return io.NodeOutput(psnr, ui={"text": [text]})

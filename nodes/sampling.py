@@ -11,7 +11,8 @@ from ..samplers.solvers import SOLVERS
 from ..samplers.state import LATENT_KEY, UnsampledState
 from ..schedules import ays, paths
 from . import context
-from .comfy_sampling import RewindInputError, RewindSampler, as_path, check_latent, check_schedule, model_family, run
+from .comfy_sampling import RewindSampler, as_path, check_latent, check_schedule, model_family, run
+from .validation import RewindInputError, checked_inputs
 
 log = logging.getLogger("rewind")
 
@@ -84,6 +85,7 @@ class RewindUnsampler(io.ComfyNode):
         )
 
     @classmethod
+    @checked_inputs
     def execute(cls, model, positive, negative, latent, cfg, sigmas, solver, exact_iterations=DEFAULT_EXACT_ITERATIONS,
                 context_options=None) -> io.NodeOutput:
         check_latent(model, latent["samples"], "RewindUnsampler")
@@ -124,11 +126,12 @@ class RewindResampler(io.ComfyNode):
         )
 
     @classmethod
+    @checked_inputs
     def execute(cls, model, positive, negative, latent, cfg, solver, sigmas=None, context_options=None,
                 coherence=None) -> io.NodeOutput:
         samples = latent["samples"]
         check_latent(model, samples, "RewindResampler")
-        state = _unsampled_state(latent, samples)
+        state = _unsampled_state(latent, samples, sigmas_connected=sigmas is not None)
         if state is None and sigmas is None:
             raise RewindInputError(
                 "RewindResampler: this latent did not come from RewindUnsampler, so there is no schedule to retrace. "
@@ -156,15 +159,19 @@ class RewindResampler(io.ComfyNode):
         return io.NodeOutput({**clean, "samples": samples})
 
 
-def _unsampled_state(latent: dict, samples: torch.Tensor) -> UnsampledState | None:
+def _unsampled_state(latent: dict, samples: torch.Tensor, sigmas_connected: bool) -> UnsampledState | None:
     state = latent.get(LATENT_KEY)
     if state is None:
         log.warning("RewindResampler: the latent was not unsampled by RewindUnsampler (or a node in between dropped "
                     "its state); falling back to plain zero-noise resampling.")
         return None
     if tuple(samples.shape) != state.shape:
-        log.warning("RewindResampler: the latent's shape changed since unsampling (%s -> %s); ignoring the "
-                    "unsampler's state.", state.shape, tuple(samples.shape))
+        changed = (f"RewindResampler: the latent's shape {tuple(samples.shape)} differs from the {state.shape} "
+                   "RewindUnsampler produced (sliced, resized or re-batched in between), so the unsampler's "
+                   "schedule and trajectory no longer match it")
+        if not sigmas_connected:
+            raise RewindInputError(f"{changed}. Slice or resize before unsampling, not between the two passes.")
+        log.warning("%s; resampling with the connected 'sigmas' instead.", changed)
         return None
     return state
 
@@ -194,6 +201,7 @@ class RewindAYSScheduler(io.ComfyNode):
         )
 
     @classmethod
+    @checked_inputs
     def execute(cls, model_type, steps, denoise, flow_shift=ays.DEFAULT_FLOW_SHIFT) -> io.NodeOutput:
         return io.NodeOutput(torch.tensor(ays.ays_sigmas(model_type, steps, denoise, flow_shift), dtype=torch.float32))
 
@@ -213,9 +221,10 @@ class RewindFlipSigmas(io.ComfyNode):
         )
 
     @classmethod
+    @checked_inputs
     def execute(cls, sigmas) -> io.NodeOutput:
         try:
-            paths.noise_levels(sigmas.tolist(), "RewindFlipSigmas")
+            paths.noise_levels(sigmas.tolist(), "RewindFlipSigmas 'sigmas'")
         except paths.ScheduleError as error:
             raise RewindInputError(str(error)) from None
         return io.NodeOutput(torch.tensor(paths.flip(sigmas.tolist()), dtype=sigmas.dtype))
@@ -239,6 +248,7 @@ class RewindUnsampleSampler(io.ComfyNode):
         )
 
     @classmethod
+    @checked_inputs
     def execute(cls, solver, exact_iterations) -> io.NodeOutput:
         return io.NodeOutput(unsample_sampler(solver, exact_iterations))
 
@@ -257,6 +267,7 @@ class RewindResampleSampler(io.ComfyNode):
         )
 
     @classmethod
+    @checked_inputs
     def execute(cls, solver) -> io.NodeOutput:
         return io.NodeOutput(RewindSampler("resample", solver))
 

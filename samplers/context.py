@@ -20,6 +20,7 @@ or linear ramps over the overlap); they are normalised per frame so they sum to 
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
@@ -67,11 +68,18 @@ class ContextOptions:
 class ContextPlan:
     """Windows (frame indices in the order the model sees them) and their fuse weights.
 
-    `weights[w, f]` is window w's share of frame f; each column sums to one.
+    `shares` holds every window's weight for each of its own frames, windows one after another;
+    `window_weights(w)` is window w's part. Per frame, the shares of all windows sum to one. Kept per
+    window rather than as a windows x frames matrix, which grows with the square of the clip.
     """
 
+    num_frames: int
     windows: tuple[tuple[int, ...], ...]
-    weights: torch.Tensor  # (len(windows), num_frames), float64
+    shares: torch.Tensor  # (sum of window lengths,), float64
+    starts: tuple[int, ...]  # where each window's shares begin
+
+    def window_weights(self, w: int) -> torch.Tensor:
+        return self.shares[self.starts[w] : self.starts[w] + len(self.windows[w])]
 
 
 def resolve_frame_axis(layout: str, latent_ndim: int) -> int:
@@ -110,10 +118,21 @@ def plan_context(num_frames: int, options: ContextOptions, frame_axis: int) -> C
     return _plan(num_frames, options.schedule, length, overlap, options.stride, options.closed_loop, options.fuse_method)
 
 
-@lru_cache(maxsize=64)
+# A plan this large would run the model on a million window frames per step (hours per step); its
+# windows and shares alone take about PLAN_BYTES_PER_FRAME bytes per window frame.
+MAX_PLAN_FRAMES = 1_000_000
+PLAN_BYTES_PER_FRAME = 64
+
+
+class PlanTooLarge(ValueError):
+    """The windows asked for would not fit in memory, or take hours per step."""
+
+
+@lru_cache(maxsize=16)
 def _plan(num_frames, schedule, length, overlap, stride, closed_loop, fuse_method) -> ContextPlan:
     if num_frames < 1:
         raise ValueError("A context plan needs at least one frame.")
+    _ensure_plan_fits(num_frames, schedule, length, overlap, stride, closed_loop)
     if num_frames <= length:
         windows = (tuple(range(num_frames)),)
     elif schedule == "batched":
@@ -122,11 +141,31 @@ def _plan(num_frames, schedule, length, overlap, stride, closed_loop, fuse_metho
         windows = _static_windows(num_frames, length, overlap)
     else:
         windows = _dilated_windows(num_frames, length, overlap, stride, wrap=schedule == "looped", closed_loop=closed_loop)
-    weights = torch.zeros(len(windows), num_frames, dtype=torch.float64)
-    for w, window in enumerate(windows):
-        weights[w, list(window)] = _raw_weights(fuse_method, window, num_frames, overlap)
-    weights /= weights.sum(0, keepdim=True)
-    return ContextPlan(windows, weights)
+    frames = torch.tensor([f for window in windows for f in window])
+    raw = torch.cat([_raw_weights(fuse_method, len(window), overlap, min(window) == 0, max(window) == num_frames - 1)
+                     for window in windows])
+    totals = torch.zeros(num_frames, dtype=torch.float64).index_add_(0, frames, raw)
+    starts = tuple(itertools.accumulate((len(window) for window in windows[:-1]), initial=0))
+    return ContextPlan(num_frames, windows, raw / totals[frames], starts)
+
+
+def _ensure_plan_fits(num_frames, schedule, length, overlap, stride, closed_loop) -> None:
+    """Counts the window frames a plan would hold, before building it."""
+    if num_frames <= length or schedule == "batched":
+        return
+    if schedule == "static":
+        windows = len(range(0, num_frames - length, length - overlap)) + 1
+    else:
+        end = num_frames if schedule == "looped" and closed_loop else num_frames - overlap
+        windows = sum(len(range(0, end, length * (1 << level) - overlap))
+                      for level in range(stride) if (length - 1) * (1 << level) + 1 <= num_frames)
+    if windows * length > MAX_PLAN_FRAMES:
+        raise PlanTooLarge(
+            f"{num_frames} frames in {schedule} windows of {length} (overlap {overlap}) make {windows} windows, "
+            f"{windows * length} window frames per step (about {windows * length * PLAN_BYTES_PER_FRAME / 2**20:.0f} MiB "
+            f"for the plan, and hours of model calls per step); the limit is {MAX_PLAN_FRAMES}. "
+            "Lower context_overlap or raise context_length, or split the clip."
+        )
 
 
 def _static_windows(num_frames: int, length: int, overlap: int) -> tuple[tuple[int, ...], ...]:
@@ -136,7 +175,7 @@ def _static_windows(num_frames: int, length: int, overlap: int) -> tuple[tuple[i
 
 def _dilated_windows(num_frames, length, overlap, stride, wrap, closed_loop) -> tuple[tuple[int, ...], ...]:
     """Windows at dilations 1, 2, 4 ... (up to `stride` levels, each window's span within the clip)."""
-    windows: list[tuple[int, ...]] = []
+    windows: dict[tuple[int, ...], None] = {}  # ordered, and a constant-time duplicate check
     for level in range(stride):
         step = 1 << level
         span = (length - 1) * step + 1
@@ -150,13 +189,12 @@ def _dilated_windows(num_frames, length, overlap, stride, wrap, closed_loop) -> 
             else:  # shift a window that runs past the end back so it ends on the clip's last frames
                 shift = max(0, frames[-1] - (num_frames - 1))
                 window = tuple(f - shift for f in frames)
-            if window not in windows:
-                windows.append(window)
+            windows.setdefault(window)
     return tuple(windows)
 
 
-def _raw_weights(fuse_method: str, window: tuple[int, ...], num_frames: int, overlap: int) -> torch.Tensor:
-    length = len(window)
+@lru_cache(maxsize=256)  # windows share a handful of shapes; a long clip has tens of thousands of windows
+def _raw_weights(fuse_method: str, length: int, overlap: int, at_start: bool, at_end: bool) -> torch.Tensor:
     position = torch.arange(length, dtype=torch.float64)
     if fuse_method == "flat":
         return torch.ones(length, dtype=torch.float64)
@@ -169,16 +207,16 @@ def _raw_weights(fuse_method: str, window: tuple[int, ...], num_frames: int, ove
     # (k+1)/(overlap+1) are positive and two aligned ramps sum to exactly one
     weights = torch.ones(length, dtype=torch.float64)
     ramp = torch.arange(1, min(overlap, length) + 1, dtype=torch.float64) / (overlap + 1)
-    if ramp.numel() and min(window) > 0:
+    if ramp.numel() and not at_start:
         weights[: ramp.numel()] = ramp
-    if ramp.numel() and max(window) < num_frames - 1:
+    if ramp.numel() and not at_end:
         weights[-ramp.numel():] = torch.minimum(weights[-ramp.numel():], ramp.flip(0))
     return weights
 
 
 def window_weight(plan: ContextPlan, window_index: int, ndim: int, frame_axis: int, like: torch.Tensor) -> torch.Tensor:
     """Window `window_index`'s weights for its own frames, shaped to broadcast against its slice of `like`."""
-    weights = plan.weights[window_index, list(plan.windows[window_index])]
+    weights = plan.window_weights(window_index)
     shape = [1] * ndim
     shape[frame_axis] = -1
     return weights.reshape(shape).to(device=like.device, dtype=like.dtype)
@@ -195,9 +233,9 @@ def windowed(
     """
 
     def denoise_in_windows(x: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
-        if x.shape[frame_axis] != plan.weights.shape[1]:
+        if x.shape[frame_axis] != plan.num_frames:
             raise ValueError(
-                f"Context plan is for {plan.weights.shape[1]} frames but the latent has {x.shape[frame_axis]} on axis {frame_axis}."
+                f"Context plan is for {plan.num_frames} frames but the latent has {x.shape[frame_axis]} on axis {frame_axis}."
             )
         per_frame_sigma = torch.is_tensor(sigma) and sigma.ndim == 1 and sigma.numel() == x.shape[frame_axis] > 1
         fused = torch.zeros_like(x)
@@ -216,14 +254,22 @@ def frames_that_fit(bytes_per_frame: int, copies: int, available_bytes: int) -> 
     return max(0, int(available_bytes // max(1, bytes_per_frame * copies)))
 
 
-def render_plan(plan: ContextPlan, cell_width: int = 8, row_height: int = 12) -> torch.Tensor:
+def render_plan(plan: ContextPlan, width: int = 1024, max_rows: int = 64, row_height: int = 12) -> torch.Tensor:
     """The plan as an RGB image (H, W, 3) in [0, 1]: frames on x, one row per window, fuse weight as brightness.
 
     Frames a window covers get a dim base tint so tiny weights stay visible; brighter means a larger share.
+    The image stays within `width` pixels and `max_rows` rows whatever the clip: beyond them a column
+    shows a run of neighbouring frames and a row a run of consecutive windows, each at its largest share.
     """
-    covered = (plan.weights > 0).float()
-    share = plan.weights.float() / plan.weights.max().clamp(min=1e-12).float()
-    rows = torch.stack([0.12 * covered, 0.15 * covered + 0.85 * share, 0.12 * covered + 0.5 * share], dim=-1)
-    image = rows.repeat_interleave(row_height, 0).repeat_interleave(cell_width, 1)
+    columns, rows = min(plan.num_frames, width), min(len(plan.windows), max_rows)
+    lengths = torch.tensor([len(window) for window in plan.windows])
+    frames = torch.tensor([f for window in plan.windows for f in window])
+    window_of = torch.repeat_interleave(torch.arange(len(plan.windows)), lengths)
+    cells = (window_of * rows // len(plan.windows)) * columns + frames * columns // plan.num_frames
+    share = (plan.shares / plan.shares.max()).float()
+    grid = torch.zeros(rows * columns).scatter_reduce_(0, cells, share, "amax").reshape(rows, columns)
+    covered = (grid > 0).float()
+    pixels = torch.stack([0.12 * covered, 0.15 * covered + 0.85 * grid, 0.12 * covered + 0.5 * grid], dim=-1)
+    image = pixels.repeat_interleave(row_height, 0).repeat_interleave(max(1, width // plan.num_frames), 1)
     image[row_height - 1 :: row_height] = 0.0  # a dark line between windows
     return image

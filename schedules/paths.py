@@ -27,8 +27,12 @@ def noise_levels(sigmas: Sequence[float], where: str = "sigmas") -> list[float]:
             f"{where}: the schedule has {len(values)} value(s); it needs at least 2 "
             "(steps >= 1 and denoise > 0 on the scheduler)."
         )
-    if not all(math.isfinite(v) and v >= 0.0 for v in values):
-        raise ScheduleError(f"{where}: the schedule has negative or non-finite values: {values}.")
+    bad = next((i for i, v in enumerate(values) if not (math.isfinite(v) and v >= 0.0)), None)
+    if bad is not None:
+        raise ScheduleError(
+            f"{where}: the schedule has a negative or non-finite value ({values[bad]} at position {bad}). "
+            "Connect a scheduler's output (RewindAYSScheduler, BasicScheduler)."
+        )
     if values[0] > values[-1]:
         values.reverse()
     if any(b <= a for a, b in zip(values, values[1:])):
