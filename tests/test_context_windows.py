@@ -6,6 +6,7 @@ import itertools
 import pytest
 import torch
 
+from rewind.samplers import context as context_module
 from rewind.samplers.context import (
     FUSE_METHODS,
     _plan,
@@ -13,10 +14,12 @@ from rewind.samplers.context import (
     LAYOUT_TEMPORAL,
     SCHEDULES,
     ContextOptions,
+    PlanTooLarge,
     frames_that_fit,
     latent_window,
     pixel_to_latent_frames,
     plan_context,
+    render_plan,
     resolve_frame_axis,
     windowed,
 )
@@ -141,3 +144,30 @@ def test_uniform_stride_adds_dilated_windows_and_looped_wraps():
 def test_frames_that_fit():
     assert frames_that_fit(bytes_per_frame=100, copies=4, available_bytes=1000) == 2
     assert frames_that_fit(bytes_per_frame=100, copies=4, available_bytes=10) == 0
+
+
+def test_a_plan_too_large_to_run_is_refused_before_it_is_built():
+    options = ContextOptions(schedule="uniform", length=4096, overlap=4095, stride=8)
+    with pytest.raises(PlanTooLarge, match=r"100000 frames in uniform windows of 4096 \(overlap 4095\) make \d+ windows.*MiB"):
+        plan_context(100000, options, 0)
+
+
+@pytest.mark.parametrize("options", COMBINATIONS, ids=repr)
+def test_the_size_check_counts_at_least_every_window_frame(options, monkeypatch):
+    plan = plan_context(40, options, 0)
+    entries = sum(len(window) for window in plan.windows)
+    _plan.cache_clear()
+    monkeypatch.setattr(context_module, "MAX_PLAN_FRAMES", entries - 1)
+    if entries > 40:  # a single window, or batched chunks, are never refused
+        with pytest.raises(PlanTooLarge):
+            plan_context(40, options, 0)
+    _plan.cache_clear()
+
+
+def test_long_clips_render_at_a_bounded_size():
+    plan = plan_context(5000, ContextOptions(length=4, overlap=0, fuse_method="flat"), 0)
+    image = render_plan(plan, width=1024, max_rows=64, row_height=12)
+    assert image.shape == (64 * 12, 1024, 3)
+    assert image.max() <= 1.0 and (image[::12].amax(dim=(0, 2)) > 0.5).all(), "every column shows a full share"
+    small = render_plan(plan_context(40, ContextOptions(length=16, overlap=4), 0), width=1024)
+    assert small.shape == (3 * 12, 40 * (1024 // 40), 3)
