@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -153,17 +155,50 @@ def pull_toward_previous_frames(x: torch.Tensor, frame_axis: int, pull: float, r
 
 def pull_windows_together(x: torch.Tensor, frame_axis: int, context: ContextOptions, pull: float) -> torch.Tensor:
     """Shifts each window's per-channel mean toward the mean over the windows it overlaps (itself included)."""
-    plan = plan_context(x.shape[frame_axis], context, frame_axis)
     frames = x.movedim(frame_axis, 0)  # (T, ..., C, H, W) with channels right before the spatial axes
     frame_means = frames.mean(dim=(-2, -1), keepdim=True).double()  # (T, ..., C, 1, 1)
-    windows = [list(w) for w in plan.windows]
-    window_means = torch.stack([frame_means[w].mean(0) for w in windows])  # (W, ..., C, 1, 1)
-    overlaps = torch.tensor([[bool(set(a) & set(b)) for b in windows] for a in windows], dtype=torch.float64)
-    targets = torch.einsum("vw,w...->v...", overlaps / overlaps.sum(1, keepdim=True), window_means)
+    per_window = (-1, *[1] * (frame_means.ndim - 1))
+    layout = _WindowIndex(*(t.to(frame_means.device) for t in _window_index(x.shape[frame_axis], context, frame_axis)))
+    window_means = torch.zeros(len(layout.lengths), *frame_means.shape[1:], dtype=torch.float64, device=frame_means.device)
+    window_means = window_means.index_add_(0, layout.window_of, frame_means[layout.frames]) / layout.lengths.reshape(per_window)
+    targets = torch.zeros_like(window_means).index_add_(0, layout.pair_v, window_means[layout.pair_w])
+    targets /= layout.neighbours.reshape(per_window)
     # each window's shift, spread over its own frames by its fuse weights
-    frame_index = torch.tensor([f for w in windows for f in w], device=frame_means.device)
-    window_of = torch.repeat_interleave(torch.arange(len(windows)), torch.tensor([len(w) for w in windows]))
-    deltas = (targets - window_means)[window_of.to(frame_means.device)]
-    shares = plan.shares.to(frame_means.device).reshape(-1, *[1] * (deltas.ndim - 1))
-    shift = torch.zeros_like(frame_means).index_add_(0, frame_index, shares * deltas)
+    deltas = (targets - window_means)[layout.window_of] * layout.shares.reshape(per_window)
+    shift = torch.zeros_like(frame_means).index_add_(0, layout.frames, deltas)
     return (frames + pull * shift.to(frames.dtype)).movedim(0, frame_axis)
+
+
+class _WindowIndex(NamedTuple):
+    """A context plan as flat index tensors: one entry per (window, frame), plus the pairs of windows
+    sharing a frame. Index lists rather than windows x frames or windows x windows matrices, which
+    grow with the square of the clip."""
+
+    lengths: torch.Tensor  # (W,) frames per window
+    window_of: torch.Tensor  # (E,) each entry's window
+    frames: torch.Tensor  # (E,) each entry's frame
+    shares: torch.Tensor  # (E,) each entry's fuse weight
+    pair_v: torch.Tensor  # (P,) with pair_w: every pair of windows with a frame in common, each once
+    pair_w: torch.Tensor
+    neighbours: torch.Tensor  # (W,) windows sharing a frame with each window, itself included
+
+
+@lru_cache(maxsize=8)
+def _window_index(num_frames: int, context: ContextOptions, frame_axis: int) -> _WindowIndex:
+    """Built once per clip on the host, so the per-step hook only copies it to the device."""
+    plan = plan_context(num_frames, context, frame_axis)
+    lengths = torch.tensor([len(w) for w in plan.windows])
+    window_of = torch.repeat_interleave(torch.arange(len(plan.windows)), lengths)
+    frames = torch.tensor([f for w in plan.windows for f in w])
+    # pair every entry with every entry of the same frame
+    order = torch.argsort(frames, stable=True)
+    sorted_windows, sorted_frames = window_of[order], frames[order]
+    per_frame = torch.bincount(sorted_frames)
+    partners = per_frame[sorted_frames]
+    left = torch.repeat_interleave(sorted_windows, partners)
+    offset = torch.arange(len(left)) - torch.repeat_interleave(torch.cumsum(partners, 0) - partners, partners)
+    right = sorted_windows[torch.repeat_interleave((torch.cumsum(per_frame, 0) - per_frame)[sorted_frames], partners) + offset]
+    pairs = torch.unique(left * len(lengths) + right)
+    pair_v, pair_w = pairs // len(lengths), pairs % len(lengths)
+    neighbours = torch.bincount(pair_v, minlength=len(lengths)).double()
+    return _WindowIndex(lengths, window_of, frames, plan.shares, pair_v, pair_w, neighbours)

@@ -1,12 +1,14 @@
 """Latent-coherence hooks (no ComfyUI)."""
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 import torch.nn.functional as F
 
-from rewind.coherence.guidance import Coherence, active_steps, low_pass
-from rewind.samplers.context import ContextOptions
+from rewind.coherence.guidance import Coherence, active_steps, low_pass, pull_windows_together
+from rewind.samplers.context import FUSE_METHODS, SCHEDULES, ContextOptions, plan_context
 from rewind.samplers.hooks import LoopInfo
 
 
@@ -111,6 +113,26 @@ def test_window_agreement_pulls_window_tones_together_and_keeps_detail():
     assert gap(out) < 0.6 * gap(x)
     detail = lambda y: y - y.mean((-2, -1), keepdim=True)  # noqa: E731
     assert torch.allclose(detail(out), detail(x), atol=1e-5)
+
+
+def dense_window_agreement(x: torch.Tensor, context: ContextOptions, pull: float) -> torch.Tensor:
+    """The same pull with windows x frames and windows x windows matrices (fine for a short clip)."""
+    plan = plan_context(x.shape[0], context, 0)
+    means = x.mean(dim=(-2, -1), keepdim=True).double()
+    weights = torch.zeros(len(plan.windows), x.shape[0], dtype=torch.float64)
+    for w, window in enumerate(plan.windows):
+        weights[w, list(window)] = plan.window_weights(w)
+    window_means = torch.stack([means[list(w)].mean(0) for w in plan.windows])
+    overlaps = torch.tensor([[float(bool(set(a) & set(b))) for b in plan.windows] for a in plan.windows], dtype=torch.float64)
+    targets = torch.einsum("vw,w...->v...", overlaps / overlaps.sum(1, keepdim=True), window_means)
+    return x + pull * torch.einsum("wt,w...->t...", weights, targets - window_means).float()
+
+
+@pytest.mark.parametrize("schedule, fuse_method, stride", list(itertools.product(SCHEDULES, FUSE_METHODS, (1, 3))))
+def test_window_agreement_matches_the_dense_formula(schedule, fuse_method, stride):
+    context = ContextOptions(schedule=schedule, fuse_method=fuse_method, length=8, overlap=3, stride=stride, closed_loop=True)
+    x = torch.randn(30, 4, 5, 5, generator=torch.Generator().manual_seed(4))
+    assert torch.allclose(pull_windows_together(x, 0, context, 0.3), dense_window_agreement(x, context, 0.3), atol=1e-5)
 
 
 def test_bad_settings_are_explained():
