@@ -128,6 +128,21 @@ def check_schedule(model, path: list[float], node: str) -> None:
                     "schedule, pick the SD1/SDXL one instead (partial denoise is fine).", node, top, model_max)
 
 
+def ensure_trajectory_fits(samples: torch.Tensor, path: list[float], node: str) -> None:
+    """The unsampler keeps its state at every level in host memory (the resampler retraces it, coherence
+    anchors read it): refuse up front what would exhaust that memory instead of being killed mid-run."""
+    device = comfy.model_management.intermediate_device()
+    needed = samples.numel() * samples.element_size() * len(path)
+    available = comfy.model_management.get_free_memory(device)
+    if needed > available:
+        gib = 1024**3
+        raise MemoryError(
+            f"{node}: {len(path) - 1} steps keep {len(path)} copies of the {tuple(samples.shape)} latent, about "
+            f"{needed / gib:.1f} GiB, but {device} has {available / gib:.1f} GiB free. Use fewer steps (16 AYS steps "
+            "are plenty) or a shorter or smaller clip."
+        )
+
+
 def as_path(sigmas: torch.Tensor, direction: str, node: str) -> list[float]:
     try:
         values = sigmas.tolist()

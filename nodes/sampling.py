@@ -11,7 +11,8 @@ from ..samplers.solvers import SOLVERS
 from ..samplers.state import LATENT_KEY, UnsampledState
 from ..schedules import ays, paths
 from . import context
-from .comfy_sampling import RewindSampler, as_path, check_latent, check_schedule, model_family, run
+from .comfy_sampling import (RewindSampler, as_path, check_latent, check_schedule, ensure_trajectory_fits, model_family,
+                             run)
 from .validation import RewindInputError, checked_inputs
 
 log = logging.getLogger("rewind")
@@ -91,6 +92,7 @@ class RewindUnsampler(io.ComfyNode):
         check_latent(model, latent["samples"], "RewindUnsampler")
         path = as_path(sigmas, "unsample", "RewindUnsampler")
         check_schedule(model, path, "RewindUnsampler")
+        ensure_trajectory_fits(latent["samples"], path, "RewindUnsampler")
         sampler = unsample_sampler(solver, exact_iterations, record_trajectory=True)
         samples = run(_windowed(model, context_options), positive, negative, latent, cfg, sampler, path)
         # The trajectory is already in host memory (RewindSampler offloads it as it goes).

@@ -129,6 +129,17 @@ def test_a_model_returning_nan_fails_instead_of_passing_nan_on(modules):
         sampling.RewindUnsampler.execute(model, cond, cond, latent, 1.0, sigmas, "euler")
 
 
+def test_a_trajectory_that_cannot_fit_in_ram_is_refused_up_front(modules, monkeypatch):
+    import comfy.model_management
+
+    _, sampling, _, _, _ = modules
+    model, cond, latent = reference(modules)
+    sigmas = sampling.RewindAYSScheduler.execute("SD1", 1000, 1.0).result[0]
+    monkeypatch.setattr(comfy.model_management, "get_free_memory", lambda device=None, torch_free_too=False: 2**16)
+    with pytest.raises(MemoryError, match=r"^RewindUnsampler: 1000 steps keep 1001 copies of the \(4, 4, 4, 4\) latent.*Use fewer steps"):
+        sampling.RewindUnsampler.execute(model, cond, cond, latent, 1.0, sigmas, "euler")
+
+
 def test_a_latent_reshaped_between_the_passes_says_so(modules, caplog):
     _, sampling, _, _, validation = modules
     model, cond, latent = reference(modules)
