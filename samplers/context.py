@@ -128,7 +128,7 @@ class PlanTooLarge(ValueError):
     """The windows asked for would not fit in memory, or take hours per step."""
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=8)  # a run plans a clip or two; a large plan takes tens of MB
 def _plan(num_frames, schedule, length, overlap, stride, closed_loop, fuse_method) -> ContextPlan:
     if num_frames < 1:
         raise ValueError("A context plan needs at least one frame.")
