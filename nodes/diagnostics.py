@@ -144,11 +144,11 @@ class RewindRoundtripReport(io.ComfyNode):
     def execute(cls, reference, result) -> io.NodeOutput:
         a, b = reference["samples"], result["samples"]
         if a.shape != b.shape:
-            raise RewindInputError(f"RewindRoundtripReport: shapes differ ({tuple(a.shape)} vs {tuple(b.shape)}); compare the "
-                             "VAE Encode output with the resampler output of the same clip.")
+            raise RewindInputError(f"RewindRoundtripReport: shapes differ ({tuple(a.shape)} vs {tuple(b.shape)}); compare "
+                                   "the VAE Encode output with the resampler output of the same clip.")
         check_finite(a, "RewindRoundtripReport: 'reference'", "check the node feeding 'reference' (VAE Encode).")
-        check_finite(b, "RewindRoundtripReport: 'result'", "the resampler or a node after it produced non-finite "
-                     "values, so there is no roundtrip to measure.")
+        check_finite(b, "RewindRoundtripReport: 'result'", "the resampler, or a node between it and this report, "
+                     "produced non-finite values, so there is no roundtrip to measure.")
         psnr = latent_psnr(a, b)
         text = f"roundtrip PSNR: {psnr:.2f} dB over {tuple(a.shape)}"
         return io.NodeOutput(psnr, ui={"text": [text]})

@@ -10,11 +10,11 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import reprlib
 from contextlib import contextmanager
 
 import torch
 from comfy_api.latest import io
-
 
 
 class RewindInputError(ValueError):
@@ -44,12 +44,13 @@ def check_inputs(schema: io.Schema, values: dict) -> None:
 
 def input_problem(spec: io.Input, value) -> str | None:
     """What is wrong with `value` for the input `spec`, or None."""
+    shown = reprlib.repr(value)  # a hostile value may be megabytes long
     if isinstance(spec, io.Combo.Input):
         if value not in spec.options:
-            return f"is {value!r}, which is not one of its options; pick one of {', '.join(map(repr, spec.options))}."
+            return f"is {shown}, which is not one of its options; pick one of {', '.join(map(repr, spec.options))}."
         return None
     if isinstance(spec, io.Boolean.Input):
-        return None if isinstance(value, bool) else f"is {value!r}; set true or false."
+        return None if isinstance(value, bool) else f"is {shown}; set true or false."
     if isinstance(spec, (io.Int.Input, io.Float.Input)):
         integer = isinstance(spec, io.Int.Input)
         low, high = spec.min, spec.max
@@ -57,7 +58,7 @@ def input_problem(spec: io.Input, value) -> str | None:
             f"of at least {low}" if low is not None else f"of at most {high}" if high is not None else "")
         wanted = f"set {'a whole number' if integer else 'a number'} {span}".rstrip() + "."
         if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
-            return f"is {value!r}; {wanted}"
+            return f"is {shown}; {wanted}"
         if not integer and not math.isfinite(value):
             return f"is {value}; {wanted}"
         if (low is not None and value < low) or (high is not None and value > high):

@@ -72,6 +72,9 @@ def test_messages_say_what_to_set(modules):
         sampling.RewindAYSScheduler.execute("SD1", 16, math.nan)
     with pytest.raises(validation.RewindInputError, match=r"RewindReferenceModel: 'family' is 'bogus'.*'SD1.5', 'SDXL', 'Wan2.1'"):
         diagnostics.RewindReferenceModel.execute("bogus", "mixture")
+    with pytest.raises(validation.RewindInputError) as huge:
+        diagnostics.RewindReferenceModel.execute("x" * 10**6, "mixture")
+    assert len(str(huge.value)) < 300, "a hostile value is shortened in the message"
     with pytest.raises(validation.RewindInputError, match=r"RewindUnsampleSampler: 'exact_iterations' is 51, outside its range; set a whole number from 1 to 50"):
         sampling.RewindUnsampleSampler.execute("exact", 51)
 
