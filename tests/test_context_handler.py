@@ -132,6 +132,38 @@ def test_per_frame_conds_and_controlnet_hints_are_sliced_per_window(comfy):
     assert windows[0][3]["control"] is not first_run[0]
 
 
+def test_controlnet_runs_each_window_on_its_own_hint_frames(comfy):
+    """A real ControlNet through sampling: its per-window views keep what pre_run set up (model sampling)."""
+    import comfy.controlnet
+    import comfy.sample
+    import comfy.samplers
+
+    from rewind.nodes.context import apply_context_windows
+
+    class HintRecorder(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.anchor = torch.nn.Parameter(torch.zeros(1))
+            self.dtype = torch.float32
+            self.hint_frames: list[tuple[int, ...]] = []
+
+        def forward(self, x, hint, timesteps, context, **kwargs):
+            self.hint_frames.append(tuple(int(v) for v in hint[:, 0, 0, 0].round()))
+            return {"middle": [torch.zeros_like(x)]}
+
+    recorder = HintRecorder()
+    control = comfy.controlnet.ControlNet(recorder, load_device=torch.device("cpu"))
+    control.set_cond_hint(torch.arange(12.0).reshape(12, 1, 1, 1).expand(12, 3, 64, 64))
+    options = ContextOptions(length=5, overlap=2)
+    patcher = apply_context_windows(analytic_patcher(comfy), options)
+    positive = [[torch.zeros(1, 4, 8), {"control": control}]]
+    sigmas = torch.tensor([14.6, 2.0, 0.0])
+    comfy.sample.sample_custom(patcher, torch.randn(12, 4, 8, 8), 1.0, comfy.samplers.ksampler("euler"), sigmas, positive,
+                               positive, torch.zeros(12, 4, 8, 8), disable_pbar=True, seed=0)
+    windows = plan_context(12, options, 0).windows
+    assert recorder.hint_frames == list(windows) * 2  # every window, every step, its own frames
+
+
 def test_sampling_cleanup_drops_per_window_controlnet_copies(comfy):
     from rewind.nodes.context import apply_context_windows
 
