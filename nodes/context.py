@@ -60,7 +60,7 @@ class RewindContextWindow:
         self.dim = dim
         self.total_frames = total_frames
 
-    def get_tensor(self, full: torch.Tensor, device=None, dim=None, **_) -> torch.Tensor:
+    def get_tensor(self, full: torch.Tensor, device=None, dim=None) -> torch.Tensor:
         """This window's frames of `full` along `dim` (default: the window's axis)."""
         dim = self.dim if dim is None else dim
         index = torch.tensor(self.index_list, device=full.device)
@@ -151,8 +151,8 @@ def control_for_frames(control, frames: tuple[int, ...], num_frames: int):
     """`control` (and its chain) seeing only `frames` of a per-frame hint.
 
     A shallow copy shares everything `pre_run` set up (model sampling, a ControlLoRA's built model)
-    and gets its own hint; the hint caches derived from it (`cond_hint`, a T2I adapter's
-    `control_input`) start empty so they are rebuilt from the window's frames. Controls whose hint
+    and gets its own hint; the hint cache derived from it (`cond_hint`, whose reset also drops a T2I
+    adapter's features) starts empty so it is rebuilt from the window's frames. Controls whose hint
     is one image for the whole clip are returned as they are.
     """
     previous = control.previous_controlnet
@@ -166,8 +166,6 @@ def control_for_frames(control, frames: tuple[int, ...], num_frames: int):
     if per_frame:
         view.cond_hint_original = hint[list(frames)]
         view.cond_hint = None
-        if hasattr(view, "control_input"):
-            view.control_input = None
     return view
 
 

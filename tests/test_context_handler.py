@@ -132,36 +132,47 @@ def test_per_frame_conds_and_controlnet_hints_are_sliced_per_window(comfy):
     assert windows[0][3]["control"] is not first_run[0]
 
 
-def test_controlnet_runs_each_window_on_its_own_hint_frames(comfy):
-    """A real ControlNet through sampling: its per-window views keep what pre_run set up (model sampling)."""
+class HintRecorder(torch.nn.Module):
+    """A control model (ControlNet or T2I adapter) that logs which frames' hints it was given."""
+
+    unshuffle_amount = 1  # T2I adapters round the hint size to this
+
+    def __init__(self):
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(1))
+        self.dtype = torch.float32
+        self.hint_frames: list[tuple[int, ...]] = []
+
+    def forward(self, *args, hint=None, **kwargs):  # ControlNet: (x=, hint=, ...); T2I adapter: (hint)
+        hint = args[0] if hint is None else hint
+        self.hint_frames.append(tuple(int(v) for v in hint[:, 0, 0, 0].round()))
+        return {"middle": [torch.zeros(1)]}
+
+
+@pytest.mark.parametrize("kind", ["controlnet", "t2i_adapter"])
+def test_controls_run_each_window_on_its_own_hint_frames(comfy, kind):
+    """Real ControlNet/T2I adapter objects through sampling: the per-window views keep what pre_run set
+    up (the ControlNet's model sampling) and rebuild their hint caches from the window's frames."""
     import comfy.controlnet
     import comfy.sample
     import comfy.samplers
 
     from rewind.nodes.context import apply_context_windows
 
-    class HintRecorder(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.anchor = torch.nn.Parameter(torch.zeros(1))
-            self.dtype = torch.float32
-            self.hint_frames: list[tuple[int, ...]] = []
-
-        def forward(self, x, hint, timesteps, context, **kwargs):
-            self.hint_frames.append(tuple(int(v) for v in hint[:, 0, 0, 0].round()))
-            return {"middle": [torch.zeros_like(x)]}
-
     recorder = HintRecorder()
-    control = comfy.controlnet.ControlNet(recorder, load_device=torch.device("cpu"))
+    cpu = torch.device("cpu")
+    control = (comfy.controlnet.ControlNet(recorder, load_device=cpu) if kind == "controlnet"
+               else comfy.controlnet.T2IAdapter(recorder, 3, 8, "nearest-exact", device=cpu))
     control.set_cond_hint(torch.arange(12.0).reshape(12, 1, 1, 1).expand(12, 3, 64, 64))
     options = ContextOptions(length=5, overlap=2)
     patcher = apply_context_windows(analytic_patcher(comfy), options)
     positive = [[torch.zeros(1, 4, 8), {"control": control}]]
-    sigmas = torch.tensor([14.6, 2.0, 0.0])
-    comfy.sample.sample_custom(patcher, torch.randn(12, 4, 8, 8), 1.0, comfy.samplers.ksampler("euler"), sigmas, positive,
-                               positive, torch.zeros(12, 4, 8, 8), disable_pbar=True, seed=0)
-    windows = plan_context(12, options, 0).windows
-    assert recorder.hint_frames == list(windows) * 2  # every window, every step, its own frames
+    comfy.sample.sample_custom(patcher, torch.randn(12, 4, 8, 8), 1.0, comfy.samplers.ksampler("euler"),
+                               torch.tensor([14.6, 2.0, 0.0]), positive, positive, torch.zeros(12, 4, 8, 8),
+                               disable_pbar=True, seed=0)
+    windows = list(plan_context(12, options, 0).windows)
+    # ControlNet runs every window at every step; a T2I adapter computes each window's features once
+    assert recorder.hint_frames == (windows * 2 if kind == "controlnet" else windows)
 
 
 def test_sampling_cleanup_drops_per_window_controlnet_copies(comfy):
