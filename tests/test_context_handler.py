@@ -175,7 +175,7 @@ def test_controls_run_each_window_on_its_own_hint_frames(comfy, kind):
     assert recorder.hint_frames == (windows * 2 if kind == "controlnet" else windows)
 
 
-def test_sampling_cleanup_drops_per_window_controlnet_copies(comfy):
+def test_sampling_cleanup_drops_per_window_controlnet_views(comfy):
     from rewind.nodes.context import apply_context_windows
 
     patcher = apply_context_windows(analytic_patcher(comfy), ContextOptions(length=8, overlap=2))
