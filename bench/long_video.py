@@ -2,7 +2,8 @@
 
 Prints, in one run:
   1. windowed vs whole-clip difference through the real unsample -> resample loop, with an exact
-     frame-independent denoiser (frame batch and Wan temporal layouts);
+     frame-independent denoiser (frame batch and Wan temporal layouts), then the same through ComfyUI
+     (Rewind's nodes, its context handler in calc_cond_batch, ComfyUI's exact reference models);
   2. warp error (previous frame moved by the known flow, pixels that entered the frame masked out)
      and PSNR to the source, without and with each coherence mode, on a deliberately flickering
      denoiser (per-frame tone flicker) and a window-drift denoiser (each window its own tone);
@@ -118,6 +119,31 @@ def report_windowed_agreement():
         print(f"   {name:52s} {len(plan.windows):3d} windows  diff {diff:.1e}  roundtrip PSNR {roundtrip:6.1f} dB")
 
 
+def report_comfyui_agreement():
+    """The same check through ComfyUI: Rewind Unsampler -> Resampler with context options, so the model calls
+    go through calc_cond_batch and Rewind's context handler, on ComfyUI's exact reference models."""
+    from comfy_env import import_comfyui
+
+    print(f"   through ComfyUI {import_comfyui().name} (Rewind Unsampler/Resampler, exact reference models, 8 AYS steps):")
+    from rewind.nodes import diagnostics, sampling
+
+    cases = [("SD1.5 model, 40 frames, static 16/4 pyramid", "SD1.5", "SD1", 40, ContextOptions(length=16, overlap=4)),
+             ("Wan2.1 model, 21 latent (81 px) frames, 33/8 px", "Wan2.1", "Wan2.1", 81, ContextOptions(length=33, overlap=8))]
+    for name, family, ays, frames, options in cases:
+        model, vae, cond = diagnostics.RewindReferenceModel.execute(family, "mixture").result
+        latent = {"samples": vae.encode(torch.rand(frames, 32, 32, 3, generator=torch.Generator().manual_seed(0)))}
+        sigmas = sampling.RewindAYSScheduler.execute(ays, 8, 1.0).result[0]
+
+        def roundtrip(context):
+            noise = sampling.RewindUnsampler.execute(model, cond, cond, latent, 1.0, sigmas, "exact", 4, context).result[0]
+            return sampling.RewindResampler.execute(model, cond, cond, noise, 1.0, "match unsampler", None,
+                                                    context).result[0]["samples"]
+
+        whole, out = roundtrip(None), roundtrip(options)
+        diff = (torch.linalg.norm(out - whole) / torch.linalg.norm(whole)).item()
+        print(f"   {name:52s} diff {diff:.1e}  roundtrip PSNR {psnr(out, latent['samples']):6.1f} dB")
+
+
 def coherence_table(label, source, denoise, settings):
     """Rows of (setting, warp error, PSNR) for one denoiser, plus the best row meeting the target."""
     noise, trajectory = unsample(source, exact_denoise)
@@ -221,6 +247,7 @@ def main():
     torch.manual_seed(0)
     torch.set_num_threads(1)
     report_windowed_agreement()
+    report_comfyui_agreement()
     report_coherence(12 if args.quick else 32)
     report_scaling([16, 32, 64] if args.quick else [16, 64, 256])
 

@@ -1,18 +1,27 @@
 """Long-video nodes: context windows shared by unsampler and resampler, latent coherence, colour match.
 
-The window planning, guidance and colour maths live in `samplers/context.py` and `coherence/`;
-this module holds the ComfyUI side: node schemas and a context handler that plugs Rewind's
-step-independent windows into ComfyUI's `calc_cond_batch`.
+The window planning, fusing, guidance and colour maths live in `samplers/context.py` and
+`coherence/`; this module holds the ComfyUI side: node schemas and the context handler that runs
+Rewind's windows inside ComfyUI's `calc_cond_batch`.
+
+The handler owns the whole window evaluation and subclasses nothing from `comfy.context_windows`,
+whose classes change shape between ComfyUI releases (window constructors, `get_tensor` and
+`evaluate_context_windows` signatures, a causal anchor frame on by default). What it relies on is
+the slot itself: `calc_cond_batch` asks `model_options["context_handler"]` `should_use_context(model,
+conds, x, timestep, model_options)` and then calls its `execute(calc_cond_batch, model, conds, x,
+timestep, model_options)`, the same from ComfyUI 0.3.64 to current releases (pinned by
+tests/test_context_core_compat.py).
 """
 from __future__ import annotations
 
+import copy
+import functools
 import math
 import weakref
 
 import torch
 from comfy_api.latest import io
 
-import comfy.context_windows as core_windows
 import comfy.model_management
 import comfy.patcher_extension
 
@@ -26,6 +35,7 @@ from ..samplers.context import (
     SCHEDULES,
     ContextOptions,
     frames_that_fit,
+    fuse_windows,
     latent_window,
     pixel_to_latent_frames,
     plan_context,
@@ -38,49 +48,41 @@ ContextOptionsType = io.Custom("REWIND_CONTEXT_OPTIONS")
 CoherenceType = io.Custom("REWIND_COHERENCE")
 
 
-class RewindContextWindow(core_windows.IndexListContextWindow):
-    """Core's window with tuple indexing (a list of slices as an index changes meaning in torch 2.9)."""
+class RewindContextWindow:
+    """The window being evaluated, as `transformer_options["context_window"]`.
+
+    Model patches and step caches read `index_list` (and some `get_tensor`) from there, as they do
+    with core's windows, so a cache keyed on the window never mixes two windows.
+    """
+
+    def __init__(self, index_list: tuple[int, ...], dim: int, total_frames: int):
+        self.index_list = list(index_list)
+        self.context_length = len(index_list)
+        self.dim = dim
+        self.total_frames = total_frames
 
     def get_tensor(self, full: torch.Tensor, device=None, dim=None) -> torch.Tensor:
+        """This window's frames of `full` along `dim` (default: the window's axis)."""
         dim = self.dim if dim is None else dim
-        if dim == 0 and full.shape[0] == 1:
-            return full
-        return full[(slice(None),) * dim + (self.index_list,)].to(device)
-
-    def add_window(self, full: torch.Tensor, to_add: torch.Tensor, dim=None) -> torch.Tensor:
-        dim = self.dim if dim is None else dim
-        full[(slice(None),) * dim + (self.index_list,)] += to_add
-        return full
+        index = torch.tensor(self.index_list, device=full.device)
+        return full.index_select(dim, index).to(device if device is not None else full.device)
 
 
-class RewindContextHandler(core_windows.IndexListContextHandler):
-    """ComfyUI's index-list handler with Rewind's windows and weights.
+class RewindContextHandler:
+    """Evaluates the model window by window with Rewind's plan and fuses the results.
 
-    Differences from core: windows come from `plan_context` (frame count and options only), so
-    there is no sigma-to-step lookup and solvers that evaluate off the schedule work; fuse weights
-    are normalised per frame; per-frame conditioning and ControlNet hints are sliced per window.
+    Windows come from `plan_context` (frame count and options only): no sigma-to-step lookup, so
+    solvers that evaluate off the schedule work, and the unsampler and resampler see identical
+    windows. Per-frame conditioning, masks and ControlNet hints are sliced with each window.
     """
 
     def __init__(self, options: ContextOptions, frame_axis: int):
-        length, overlap = latent_window(options, frame_axis)
-        super().__init__(
-            context_schedule=core_windows.ContextSchedule(f"rewind-{options.schedule}", self._schedule),
-            fuse_method=core_windows.ContextFuseMethod(f"rewind-{options.fuse_method}", self._fuse_weights),
-            context_length=length,
-            context_overlap=overlap,
-            context_stride=options.stride,
-            closed_loop=options.closed_loop,
-            dim=frame_axis,
-        )
         self.options = options
+        self.dim = frame_axis
+        self.context_length, self.context_overlap = latent_window(options, frame_axis)
         self._window_controls: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-        self._current_window = None  # the window being evaluated, for prepare_control_objects
-        self._current_frames = 0
 
-    def set_step(self, timestep, model_options):
-        """Windows never depend on the step, so there is nothing to look up (core raises off-schedule)."""
-
-    def should_use_context(self, model, conds, x_in, timestep, model_options) -> bool:
+    def should_use_context(self, model, conds, x_in: torch.Tensor, timestep, model_options) -> bool:
         if resolve_frame_axis(self.options.layout, x_in.ndim) != self.dim:
             raise ValueError(
                 f"Rewind context windows were set up for time on axis {self.dim} but the latent is {x_in.ndim}-D: "
@@ -88,109 +90,117 @@ class RewindContextHandler(core_windows.IndexListContextHandler):
             )
         return x_in.size(self.dim) > self.context_length
 
-    def get_context_windows(self, model, x_in, model_options) -> list[RewindContextWindow]:
-        windows = self._schedule(x_in.size(self.dim), self, model_options)
-        return [RewindContextWindow(window, dim=self.dim) for window in windows]
-
-    def _schedule(self, num_frames: int, handler, model_options) -> list[list[int]]:
-        return [list(window) for window in plan_context(num_frames, self.options, self.dim).windows]
-
-    def _fuse_weights(self, length: int, full_length: int, idxs: list[int], **kwargs) -> list[float]:
-        plan = plan_context(full_length, self.options, self.dim)
-        return plan.window_weights(plan.windows.index(tuple(idxs))).tolist()
-
-    def get_resized_cond(self, cond_in, x_in, window, device=None):
-        """Core's slicing plus per-frame model conds along the frame axis (core skips them)."""
-        resized = super().get_resized_cond(cond_in, x_in, window, device)
-        if resized is None:
-            return None
+    def execute(self, calc_cond_batch, model, conds, x_in: torch.Tensor, timestep: torch.Tensor, model_options) -> list[torch.Tensor]:
         num_frames = x_in.size(self.dim)
-        for cond in resized:
-            model_conds = cond.get("model_conds")
-            if isinstance(model_conds, dict):
-                cond["model_conds"] = {
-                    key: self._slice_model_cond(value, x_in, num_frames, window, device) for key, value in model_conds.items()
-                }
-        return resized
+        plan = plan_context(num_frames, self.options, self.dim)
+        transformer_options = model_options.get("transformer_options", {})
 
-    def _slice_model_cond(self, value, x_in, num_frames, window, device):
-        tensor = getattr(value, "cond", None)
-        if not isinstance(tensor, torch.Tensor) or not self._is_per_frame(tensor, x_in, num_frames):
-            return value
-        return value._copy_with(window.get_tensor(tensor, device))
+        def evaluate(w, index):
+            comfy.model_management.throw_exception_if_processing_interrupted()
+            window = RewindContextWindow(plan.windows[w], self.dim, num_frames)
+            window_options = {**model_options, "transformer_options": {**transformer_options, "context_window": window}}
+            window_conds = [None if cond is None else [self._window_cond(c, window, x_in) for c in cond] for cond in conds]
+            return calc_cond_batch(model, window_conds, x_in.index_select(self.dim, index),
+                                   self._window_timestep(timestep, index, num_frames), window_options)
 
-    def _is_per_frame(self, tensor: torch.Tensor, x_in: torch.Tensor, num_frames: int) -> bool:
+        return fuse_windows(plan, self.dim, x_in, evaluate)
+
+    def _window_timestep(self, timestep: torch.Tensor, index: torch.Tensor, num_frames: int) -> torch.Tensor:
+        """A frame batch carries one sigma per frame; a video latent's sigmas are per clip and stay whole."""
+        if self.dim == 0 and timestep.ndim == 1 and timestep.size(0) == num_frames:
+            return timestep.index_select(0, index.to(timestep.device))
+        return timestep
+
+    def _is_per_frame(self, tensor: torch.Tensor, x_in: torch.Tensor) -> bool:
+        num_frames = x_in.size(self.dim)
         if self.dim == 0:
             return tensor.ndim >= 1 and tensor.size(0) == num_frames
         return tensor.ndim == x_in.ndim and tensor.size(self.dim) == num_frames
 
-    def prepare_control_objects(self, control, device=None):
-        """Core hands every window the first frames' hints; give each window its own frames' hints."""
-        window = self._current_window
-        if self.dim != 0 or window is None:
-            return control
-        hint = control.cond_hint_original
+    def _window_cond(self, cond: dict, window: RewindContextWindow, x_in: torch.Tensor) -> dict:
+        """One conditioning entry cut to the window: per-frame tensors, model conds and ControlNet hints."""
+        sliced = dict(cond)
+        for key, value in cond.items():
+            if isinstance(value, torch.Tensor) and self._is_per_frame(value, x_in):  # e.g. a per-frame mask
+                sliced[key] = window.get_tensor(value)
+            elif key == "model_conds":
+                sliced[key] = {name: self._window_model_cond(c, window, x_in) for name, c in value.items()}
+            elif key == "control" and self.dim == 0:
+                sliced[key] = self._window_control(value, window)
+        return sliced
+
+    def _window_model_cond(self, value, window: RewindContextWindow, x_in: torch.Tensor):
+        tensor = getattr(value, "cond", None)  # comfy.conds.CONDRegular and kin
+        if isinstance(tensor, torch.Tensor) and self._is_per_frame(tensor, x_in):
+            return value._copy_with(window.get_tensor(tensor))
+        return value
+
+    def _window_control(self, control, window: RewindContextWindow):
+        """The ControlNet chain with this window's hint frames; made once per window and reused every step."""
         per_window = self._window_controls.setdefault(control, {})
         key = tuple(window.index_list)
         if key not in per_window:
-            copy = control.copy()
-            copy.timestep_range = control.timestep_range
-            if isinstance(hint, torch.Tensor) and hint.size(0) == self._current_frames:
-                copy.cond_hint_original = hint[list(key)]
-            if control.previous_controlnet is not None:
-                copy.previous_controlnet = self.prepare_control_objects(control.previous_controlnet, device)
-            per_window[key] = copy
+            per_window[key] = control_for_frames(control, key, window.total_frames)
         return per_window[key]
 
     def forget_window_controls(self):
-        """Drops the per-window ControlNet copies (and their resized hints) once sampling is over."""
+        """Drops the per-window ControlNet views (and their resized hints) once sampling is over."""
         self._window_controls = weakref.WeakKeyDictionary()
 
-    def evaluate_context_windows(self, calc_cond_batch, model, x_in, conds, timestep, enumerated_context_windows, model_options, device=None, first_device=None):
-        results = []
-        for window_idx, window in enumerated_context_windows:
-            self._current_window, self._current_frames = window, x_in.size(self.dim)
-            try:
-                results += super().evaluate_context_windows(
-                    calc_cond_batch, model, x_in, conds, timestep, [(window_idx, window)], model_options, device, first_device
-                )
-            finally:
-                self._current_window = None
-        return results
+
+def control_for_frames(control, frames: tuple[int, ...], num_frames: int):
+    """`control` (and its chain) seeing only `frames` of a per-frame hint.
+
+    A shallow copy shares everything `pre_run` set up (model sampling, a ControlLoRA's built model)
+    and gets its own hint; the hint cache derived from it (`cond_hint`, whose reset also drops a T2I
+    adapter's features) starts empty so it is rebuilt from the window's frames. Controls whose hint
+    is one image for the whole clip are returned as they are.
+    """
+    previous = control.previous_controlnet
+    window_previous = control_for_frames(previous, frames, num_frames) if previous is not None else None
+    hint = control.cond_hint_original
+    per_frame = isinstance(hint, torch.Tensor) and hint.size(0) == num_frames
+    if not per_frame and window_previous is previous:
+        return control
+    view = copy.copy(control)
+    view.previous_controlnet = window_previous
+    if per_frame:
+        view.cond_hint_original = hint[list(frames)]
+        view.cond_hint = None
+    return view
 
 
 # What the clip holds at once besides the model: the loop's state, the model's estimate and the next
-# state, plus the handler's fused output per cond (cond, uncond) and its weight counts.
+# state, plus the handler's fused output per cond (cond, uncond), and one copy of headroom for the
+# window slices and a multistep solver's extra state.
 MIN_STATE_COPIES = 6
 
 
 def apply_context_windows(model_patcher, options: ContextOptions):
     """A clone of `model_patcher` whose model calls run in Rewind's context windows.
 
-    Installed as `model_options["context_handler"]`, so ComfyUI slices conds and ControlNet hints per
-    window, and memory is estimated for one window rather than the whole clip. Before sampling, a
-    clip whose latent state cannot fit in memory fails with the number of frames that would.
+    Installed as `model_options["context_handler"]`, the slot ComfyUI's `calc_cond_batch` hands
+    its model calls to, so CALC_COND_BATCH wrappers (caches, ControlNet batching) see one window
+    at a time. Before sampling, a clip whose latent state cannot fit in memory fails with the number
+    of frames that would; the model's memory is then budgeted for one window, not the whole clip.
     """
     latent_ndim = 5 if getattr(model_patcher.model.latent_format, "latent_dimensions", 2) == 3 else 4
-    frame_axis = resolve_frame_axis(options.layout, latent_ndim)
+    handler = RewindContextHandler(options, resolve_frame_axis(options.layout, latent_ndim))
     clone = model_patcher.clone()
-    clone.model_options["context_handler"] = RewindContextHandler(options, frame_axis)
-    clone.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.PREPARE_SAMPLING, "Rewind_clip_fits", _check_clip_fits)
-    core_windows.create_prepare_sampling_wrapper(clone)  # after ours: it shrinks noise_shape to one window
-    clone.add_callback_with_key(comfy.patcher_extension.CallbacksMP.ON_CLEANUP, "Rewind_window_controls", _forget_window_controls)
+    clone.model_options["context_handler"] = handler
+    clone.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.PREPARE_SAMPLING, "Rewind_context_windows",
+                               functools.partial(_prepare_sampling_for_one_window, handler))
+    clone.add_callback_with_key(comfy.patcher_extension.CallbacksMP.ON_CLEANUP, "Rewind_window_controls",
+                                lambda patcher: handler.forget_window_controls())
     return clone
 
 
-def _forget_window_controls(patcher):
-    handler = patcher.model_options.get("context_handler")
-    if isinstance(handler, RewindContextHandler):
-        handler.forget_window_controls()
-
-
-def _check_clip_fits(executor, model, noise_shape, *args, **kwargs):
-    handler = kwargs["model_options"]["context_handler"]
+def _prepare_sampling_for_one_window(handler: RewindContextHandler, executor, model, noise_shape, *args, **kwargs):
+    """Checks the whole clip's state fits, then lets ComfyUI load the model for one window's worth of frames."""
     ensure_clip_fits(tuple(noise_shape), 4, MIN_STATE_COPIES, handler.dim, model.load_device)
-    return executor(model, noise_shape, *args, **kwargs)
+    window_shape = list(noise_shape)
+    window_shape[handler.dim] = min(window_shape[handler.dim], handler.context_length)
+    return executor(model, window_shape, *args, **kwargs)
 
 
 def ensure_clip_fits(shape: tuple[int, ...], bytes_per_element: int, state_copies: int, frame_axis: int, device=None) -> None:

@@ -222,6 +222,33 @@ def window_weight(plan: ContextPlan, window_index: int, ndim: int, frame_axis: i
     return weights.reshape(shape).to(device=like.device, dtype=like.dtype)
 
 
+def fuse_windows(
+    plan: ContextPlan,
+    frame_axis: int,
+    like: torch.Tensor,
+    evaluate: Callable[[int, torch.Tensor], list[torch.Tensor]],
+) -> list[torch.Tensor]:
+    """Runs `evaluate(window_index, frame_index)` for every window and fuses its outputs by the plan's weights.
+
+    `evaluate` returns one or more tensors shaped like `like` cut to the window's frames (e.g. the cond
+    and uncond predictions); the result holds one whole-clip tensor per output. Every caller fuses
+    here, so the windows and weights are the same whoever evaluates them (unsampler, resampler, ComfyUI).
+    """
+    if like.shape[frame_axis] != plan.num_frames:
+        raise ValueError(
+            f"Context plan is for {plan.num_frames} frames but the latent has {like.shape[frame_axis]} on axis {frame_axis}."
+        )
+    fused: list[torch.Tensor] = []
+    for w, window in enumerate(plan.windows):
+        index = torch.tensor(window, device=like.device)
+        outputs = evaluate(w, index)
+        fused = fused or [torch.zeros_like(like) for _ in outputs]
+        weight = window_weight(plan, w, like.ndim, frame_axis, like)
+        for total, output in zip(fused, outputs):
+            total.index_add_(frame_axis, index, output.to(device=like.device, dtype=like.dtype) * weight)
+    return fused
+
+
 def windowed(
     denoise: Callable[[torch.Tensor, torch.Tensor | float], torch.Tensor],
     plan: ContextPlan,
@@ -233,18 +260,13 @@ def windowed(
     """
 
     def denoise_in_windows(x: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
-        if x.shape[frame_axis] != plan.num_frames:
-            raise ValueError(
-                f"Context plan is for {plan.num_frames} frames but the latent has {x.shape[frame_axis]} on axis {frame_axis}."
-            )
         per_frame_sigma = torch.is_tensor(sigma) and sigma.ndim == 1 and sigma.numel() == x.shape[frame_axis] > 1
-        fused = torch.zeros_like(x)
-        for w, window in enumerate(plan.windows):
-            index = torch.tensor(window, device=x.device)
+
+        def evaluate(_, index):
             window_sigma = sigma.index_select(0, index) if per_frame_sigma else sigma
-            x0 = denoise(x.index_select(frame_axis, index), window_sigma)
-            fused.index_add_(frame_axis, index, x0 * window_weight(plan, w, x.ndim, frame_axis, x))
-        return fused
+            return [denoise(x.index_select(frame_axis, index), window_sigma)]
+
+        return fuse_windows(plan, frame_axis, x, evaluate)[0]
 
     return denoise_in_windows
 

@@ -1,0 +1,127 @@
+"""Stand-ins with the shapes of current ComfyUI's `comfy.context_windows` (0.38-0.45), not installable here.
+
+Only the surface that changed upstream and broke Rewind's old subclasses is reproduced, with the
+same signatures and defaults:
+  - PR #10975: the window takes `total_frames` (and `context_overlap`) and computes a
+    `center_ratio` from it, so a window built the 0.3.x way (no total_frames) divides by zero;
+    `get_tensor(..., retain_index_list=)`.
+  - PR #13325: `evaluate_context_windows(..., model_options, window_state, total_windows, ...)`.
+  - PR #13563: `causal_window_fix=True` by default: each window but the first gets the frame before
+    it prepended as an anchor (`causal_anchor_index`) and stripped from the output.
+Every construction is counted, so a test can prove Rewind never builds core's windows or handlers.
+"""
+from __future__ import annotations
+
+import types
+from abc import ABC, abstractmethod
+from collections import Counter
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+constructed: Counter = Counter()
+
+
+class ContextWindowABC(ABC):
+    @abstractmethod
+    def get_tensor(self, full: torch.Tensor) -> torch.Tensor: ...
+
+    @abstractmethod
+    def add_window(self, full: torch.Tensor, to_add: torch.Tensor) -> torch.Tensor: ...
+
+
+class ContextHandlerABC(ABC):
+    @abstractmethod
+    def should_use_context(self, model, conds, x_in, timestep, model_options) -> bool: ...
+
+    @abstractmethod
+    def get_resized_cond(self, cond_in, x_in, window, device=None) -> list: ...
+
+    @abstractmethod
+    def execute(self, calc_cond_batch, model, conds, x_in, timestep, model_options): ...
+
+
+class IndexListContextWindow(ContextWindowABC):
+    def __init__(self, index_list, dim=0, total_frames=0, modality_windows=None, context_overlap=0):
+        constructed["window"] += 1
+        self.index_list = index_list
+        self.context_length = len(index_list)
+        self.context_overlap = context_overlap
+        self.dim = dim
+        self.total_frames = total_frames
+        self.center_ratio = (min(index_list) + max(index_list)) / (2 * total_frames)  # issue 12's ZeroDivisionError
+        self.modality_windows = modality_windows
+
+    def get_tensor(self, full, device=None, dim=None, retain_index_list=[]):
+        dim = self.dim if dim is None else dim
+        anchor = getattr(self, "causal_anchor_index", None)
+        indices = ([anchor] if anchor is not None and anchor >= 0 else []) + list(self.index_list)
+        window = full[(slice(None),) * dim + (indices,)]
+        if retain_index_list:
+            window[(slice(None),) * dim + (retain_index_list,)] = full[(slice(None),) * dim + (retain_index_list,)]
+        return window.to(device)
+
+    def add_window(self, full, to_add, dim=None):
+        dim = self.dim if dim is None else dim
+        full[(slice(None),) * dim + (self.index_list,)] += to_add
+        return full
+
+
+@dataclass
+class ContextSchedule:
+    name: str
+    func: Callable
+
+
+@dataclass
+class ContextFuseMethod:
+    name: str
+    func: Callable
+
+
+class IndexListContextHandler(ContextHandlerABC):
+    def __init__(self, context_schedule, fuse_method, context_length=1, context_overlap=0, context_stride=1,
+                 closed_loop=False, dim=0, freenoise=False, cond_retain_index_list=[], split_conds_to_windows=False,
+                 latent_retain_index_list=[], causal_window_fix=True):
+        constructed["handler"] += 1
+        self.context_schedule, self.fuse_method = context_schedule, fuse_method
+        self.context_length, self.context_overlap, self.context_stride = context_length, context_overlap, context_stride
+        self.closed_loop, self.dim, self.freenoise = closed_loop, dim, freenoise
+        self.causal_window_fix = causal_window_fix
+        self.callbacks = {}
+
+    def should_use_context(self, model, conds, x_in, timestep, model_options):
+        return x_in.size(self.dim) > self.context_length
+
+    def get_resized_cond(self, cond_in, x_in, window, device=None):
+        raise NotImplementedError("stand-in: only the signature is reproduced")
+
+    def get_context_windows(self, model, x_in, model_options):
+        full_length = x_in.size(self.dim)
+        return [IndexListContextWindow(w, dim=self.dim, total_frames=full_length, context_overlap=self.context_overlap)
+                for w in self.context_schedule.func(full_length, self, model_options)]
+
+    def execute(self, calc_cond_batch, model, conds, x_in, timestep, model_options):
+        windows = self.get_context_windows(model, x_in, model_options)
+        for item in enumerate(windows):
+            self.evaluate_context_windows(calc_cond_batch, model, x_in, conds, timestep, [item], model_options,
+                                          window_state=None, total_windows=len(windows))
+        raise NotImplementedError("stand-in: core's fusing is not reproduced")
+
+    def evaluate_context_windows(self, calc_cond_batch, model, x_in, conds, timestep, enumerated_context_windows,
+                                 model_options, window_state, total_windows=None, device=None, first_device=None):
+        raise NotImplementedError("stand-in: only the signature is reproduced")
+
+
+def create_prepare_sampling_wrapper(model):
+    constructed["prepare_sampling_wrapper"] += 1
+
+
+def module() -> types.ModuleType:
+    """A `comfy.context_windows` module made of these stand-ins."""
+    stand_in = types.ModuleType("comfy.context_windows")
+    for name in ("ContextWindowABC", "ContextHandlerABC", "IndexListContextWindow", "IndexListContextHandler",
+                 "ContextSchedule", "ContextFuseMethod", "create_prepare_sampling_wrapper"):
+        setattr(stand_in, name, globals()[name])
+    return stand_in
