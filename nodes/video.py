@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import tempfile
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -41,9 +40,8 @@ def comfy_folders() -> dict[str, str]:
 
 
 def public_text(text: str) -> str:
-    """`text` with ComfyUI's folders (and the system temp folder) shown by name, not as server paths."""
-    named = {**comfy_folders(), "<tmp>": tempfile.gettempdir()}
-    spellings = {variant: label for label, folder in named.items()
+    """`text` with ComfyUI's folders shown by name ('input/clip.mp4'), not as server paths."""
+    spellings = {variant: label for label, folder in comfy_folders().items()
                  for variant in (os.path.abspath(folder), os.path.realpath(folder))}
     for variant in sorted(spellings, key=len, reverse=True):
         text = text.replace(variant, spellings[variant])

@@ -201,5 +201,5 @@ def run_ffmpeg(args: list[str], should_stop: StopCheck = never_stop, doing: str 
 
 
 def stderr_tail(stderr: bytes, lines: int = 6) -> str:
-    """The last lines of ffmpeg's log: where it says what went wrong."""
-    return "\n".join(stderr.decode("utf-8", "replace").strip().splitlines()[-lines:])
+    """The last lines of ffmpeg's log, where it says what went wrong, on one line (errors are one line)."""
+    return "; ".join(line.strip() for line in stderr.decode("utf-8", "replace").strip().splitlines()[-lines:])
