@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import time
+import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,7 +114,9 @@ class HostileClient:
     def interrupt(self) -> float:
         """Presses Cancel; returns when (time.monotonic())."""
         pressed = time.monotonic()
-        self.api.post_json("/interrupt", {})
+        request = urllib.request.Request(self.api.url + "/interrupt", data=b"{}", headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:  # answers with an empty body
+            assert response.status == 200
         return pressed
 
     def cancel_while_running(self, prompt: dict, node_id: str, after: float = 0.5, within: float = 30.0) -> tuple[Outcome, float]:

@@ -14,10 +14,9 @@ import pytest
 from rewind.rewind_queue.server import ComfyServer, prepare_base_directory
 
 from rewind.tests.hostile.client import HostileClient
-from rewind.tests.hostile.corpus import build_corpus, good_clip, write_ffmpeg_double
+from rewind.tests.hostile.corpus import STALL_SECONDS, build_corpus, good_clip, write_ffmpeg_double
 
 HERE = Path(__file__).resolve().parent
-STALL_SECONDS = 20  # REWIND_FFMPEG_TIMEOUT on the hostile server: a hung ffmpeg with no Cancel fails after this
 
 
 def pytest_collection_modifyitems(items):

@@ -19,6 +19,7 @@ from rewind.video_io.ffmpeg import ffmpeg_path
 HANG_PROBE = "hang-probe"
 HANG_DECODE = "hang-decode"
 SLOW_ENCODE = "slow-encode"
+STALL_SECONDS = 20  # REWIND_FFMPEG_TIMEOUT for the server running the double: a hang nobody cancels fails after this
 
 
 def gradient_frames(count: int, width: int = 64, height: int = 48) -> list[np.ndarray]:
