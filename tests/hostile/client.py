@@ -40,7 +40,7 @@ class Outcome:
     status: str  # "success", "error" or "interrupted"
     messages: list = field(default_factory=list)
     outputs: dict = field(default_factory=dict)
-    ended_at: float = 0.0  # time.monotonic() when the history entry was first seen
+    ended_at: float = 0.0  # time.time() of the server's final message (success, error or interrupted)
 
     @property
     def error(self) -> str:
@@ -88,7 +88,8 @@ class HostileClient:
         messages = [tuple(message) for message in status.get("messages", [])]
         kinds = {kind for kind, _ in messages}
         state = "interrupted" if "execution_interrupted" in kinds else status.get("status_str", "error")
-        return Outcome(state, messages, entry.get("outputs", {}), time.monotonic())
+        ended_at = max((data.get("timestamp", 0) / 1000 for _, data in messages), default=0.0)
+        return Outcome(state, messages, entry.get("outputs", {}), ended_at)
 
     def run(self, prompt: dict, within: float = 120.0) -> Outcome:
         return self.outcome(self.queue(prompt), within)
@@ -112,8 +113,8 @@ class HostileClient:
             socket.close()
 
     def interrupt(self) -> float:
-        """Presses Cancel; returns when (time.monotonic())."""
-        pressed = time.monotonic()
+        """Presses Cancel; returns when (time.time(), the clock of the server's message timestamps)."""
+        pressed = time.time()
         request = urllib.request.Request(self.api.url + "/interrupt", data=b"{}", headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=30) as response:  # answers with an empty body
             assert response.status == 200
