@@ -37,6 +37,7 @@ class FormatSpec:
     loops: bool = False  # gif/webp: honours loop_count
     extra_args: tuple[str, ...] = field(default=())
     browser_plays: bool = True  # False: the UI preview needs an h264 copy (browsers cannot decode ProRes)
+    min_side: int = 1  # the encoder refuses smaller frames
 
 
 FORMATS = {
@@ -46,7 +47,7 @@ FORMATS = {
                                  "bt709", 51, "aac", extra_args=("-movflags", "+faststart+use_metadata_tags")),
     "video/h265-mp4": FormatSpec("mp4", "mp4", ("-c:v", "libx265", "-tag:v", "hvc1", "-x265-params", "log-level=error"),
                                  ("yuv420p", "yuv444p", "yuv420p10le"), "bt709", 51, "aac",
-                                 extra_args=("-movflags", "+faststart+use_metadata_tags")),
+                                 extra_args=("-movflags", "+faststart+use_metadata_tags"), min_side=16),
     "video/webm": FormatSpec("webm", "webm", ("-c:v", "libvpx-vp9", "-b:v", "0", "-row-mt", "1"),
                              ("yuv420p", "yuv444p", "yuv420p10le"), "bt709", 63, "libopus"),
     "video/ProRes": FormatSpec("mov", "mov", ("-c:v", "prores_ks"), ("yuv422p10le", "yuv444p10le"), "bt709", None, "pcm_s16le",
@@ -209,6 +210,9 @@ def encode_video(frames: Iterable[np.ndarray], path: str, options: EncodeOptions
         raise VideoIOError("image/png-sequence writes a folder of files: use write_png_sequence.")
     first, rest = _first_and_rest(frames)
     height, width = first.shape[:2]
+    if min(height, width) < spec.min_side:
+        raise VideoIOError(f"{options.format} needs frames of at least {spec.min_side}x{spec.min_side} pixels; these are "
+                           f"{width}x{height}. Upscale them first or choose video/h264-mp4.")
     outputs = (path, preview_path) if preview_path else (path,)
     with (tempfile.TemporaryDirectory(prefix="rewind-encode-") as scratch, tempfile.TemporaryFile() as log,
           written_atomically(*outputs) as partials):
