@@ -92,3 +92,17 @@ def wait_for(found, what: str, within: float = 30.0):
             return result
         time.sleep(0.02)
     raise AssertionError(f"{what} never appeared")
+
+
+def test_cancel_during_sampling_ends_the_prompt(client, hostile_server):
+    """The reference model unsampling along 1000 exact steps: seconds of work, cancelled one second in."""
+    from rewind.rewind_queue.main_job import reference_workflow
+    from rewind.rewind_queue.workflow import with_required_defaults
+
+    prompt = reference_workflow(client.good)
+    prompt["4"]["inputs"]["steps"] = 1000
+    prompt["9"]["inputs"]["filename_prefix"] = "hostile/sampling-cancel"
+    prompt = with_required_defaults(prompt, client.api.object_info())
+    outcome, seconds = client.cancel_while_running(prompt, "5", after=1.0)
+    assert_cancelled(outcome, seconds, hostile_server, "sampling (RewindUnsampler)")
+    assert client.files_under("output", "sampling-cancel*") == []
