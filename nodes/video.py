@@ -64,7 +64,10 @@ def interrupted() -> Exception:
 
 
 def is_inside(path: str, folder: str) -> bool:
-    return os.path.commonpath([path, folder]) == folder
+    try:
+        return os.path.commonpath([path, folder]) == folder
+    except ValueError:  # different drives (Windows)
+        return False
 
 
 def input_video_path(name: str) -> str:

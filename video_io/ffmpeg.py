@@ -47,8 +47,8 @@ WATCH_INTERVAL_SECONDS = 0.05
 # Demuxers that read one finished local file. Left out on purpose: hls, dash, concat, sdp, rtsp,
 # tee, lavfi and devices, which open other files or URLs, or never end.
 INPUT_DEMUXERS = ("mov", "mp4", "m4a", "3gp", "matroska", "webm", "avi", "gif", "webp_anim", "webp_pipe", "apng",
-                  "png_pipe", "jpeg_pipe", "image2", "mpegts", "mpeg", "flv", "asf", "ogg", "mxf", "ivf", "nut",
-                  "h264", "hevc", "yuv4mpegpipe", "wav", "mp3", "aac", "flac")
+                  "png_pipe", "jpeg_pipe", "image2", "mpegts", "mpeg", "mpegvideo", "m4v", "mjpeg", "dv", "flv", "asf",
+                  "ogg", "mxf", "ivf", "nut", "h264", "hevc", "yuv4mpegpipe", "wav", "mp3", "aac", "flac")
 
 
 def ffmpeg_candidates() -> list[tuple[str, str]]:
