@@ -28,10 +28,11 @@ from ..video_io import VideoIOCancelled, VideoIOError
 VideoInfo = io.Custom("REWIND_VIDEO_INFO")
 VAE_CHUNK_FRAMES = 16  # frames per VAE call: bounds the float copy alive at once
 VIDEO_PREVIEW_EXTENSIONS = ("mp4", "webm", "mov", "webp")  # shown as video / animated image by the frontend
-
-
 ALLOWED_DIRS_ENV = "REWIND_ALLOWED_VIDEO_DIRS"
+LOAD, ENCODE = video_io.LOAD_LIMITS, video_io.ENCODE_LIMITS
 
+
+# --- files, errors, Cancel ----------------------------------------------------------------------
 
 def comfy_folders() -> dict[str, str]:
     """ComfyUI's own folders by the name errors show them as."""
@@ -115,12 +116,10 @@ def validation_message(node: str, resolve, video) -> str | bool:
 
 # --- loading ------------------------------------------------------------------------------------
 
-LOAD, ENCODE = video_io.LOAD_LIMITS, video_io.ENCODE_LIMITS
-
-
 def limits(table: dict[str, video_io.Limit], name: str) -> dict:
     """A schema's min/max from the same table video_io checks values against."""
     return {"min": table[name].low, "max": table[name].high}
+
 
 def load_inputs(video_input: io.Input) -> list[io.Input]:
     """The inputs both loaders share; the main job's workflows depend on these exact names."""

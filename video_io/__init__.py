@@ -12,7 +12,8 @@ from .probe import VideoProbe, check_local_video_file, probe
 
 __all__ = [
     "ENCODE_LIMITS", "FORMATS", "LOAD_LIMITS", "MODEL_PRESETS", "PIX_FMT_CHOICES", "RESIZE_MODES", "EncodeOptions",
-    "Limit", "LoadPlan", "LoadRequest", "StopCheck", "VideoIOCancelled", "VideoIOError", "VideoProbe", "check_local_video_file", "check_memory",
-    "check_options", "check_request", "encode_video", "ffmpeg_path", "load_audio", "load_frames", "pingpong_order",
-    "plan_load", "probe", "resolve_pix_fmt", "stream_frames", "trimmed_audio", "video_info", "write_png_sequence",
+    "Limit", "LoadPlan", "LoadRequest", "StopCheck", "VideoIOCancelled", "VideoIOError", "VideoProbe",
+    "check_local_video_file", "check_memory", "check_options", "check_request", "encode_video", "ffmpeg_path",
+    "load_audio", "load_frames", "pingpong_order", "plan_load", "probe", "resolve_pix_fmt", "stream_frames",
+    "trimmed_audio", "video_info", "write_png_sequence",
 ]

@@ -207,8 +207,8 @@ def decode_filters(plan: LoadPlan) -> str:
 
 def decode_args(plan: LoadPlan) -> list[str]:
     frame_cap = ["-frames:v", str(plan.frame_limit)] if plan.frame_limit else []
-    return ["-loglevel", "error", *input_args(plan.source.path), "-map", "0:v:0", "-vf", decode_filters(plan), "-fps_mode", "passthrough", *frame_cap,
-            "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
+    return ["-loglevel", "error", *input_args(plan.source.path), "-map", "0:v:0", "-vf", decode_filters(plan),
+            "-fps_mode", "passthrough", *frame_cap, "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
 
 
 def _read_exactly(stream, size: int) -> bytearray | None:

@@ -125,8 +125,8 @@ def quality_args(spec: FormatSpec, options: EncodeOptions, pix_fmt: str) -> list
 def encode_args(spec: FormatSpec, options: EncodeOptions, width: int, height: int, path: str,
                 audio_input: tuple[str, int, int] | None, metadata_file: str | None) -> list[str]:
     pix_fmt = resolve_pix_fmt(options)
-    command = ["-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-framerate", repr(float(options.frame_rate)),
-               "-i", "-"]
+    command = ["-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
+               "-framerate", repr(float(options.frame_rate)), "-i", "-"]
     maps = ["-map", "0:v"]
     if audio_input:
         audio_path, sample_rate, channels = audio_input
