@@ -8,12 +8,11 @@ import threading
 import time
 
 import numpy as np
-import psutil
 import pytest
 
 from rewind import video_io as vio
-from rewind.tests.hostile.corpus import (HANG_DECODE, HANG_PROBE, disguised_playlists, good_clip, live_playlist,
-                                         write_ffmpeg_double)
+from rewind.tests.hostile.corpus import (HANG_DECODE, HANG_PROBE, disguised_playlists, ffmpeg_children, good_clip,
+                                         live_playlist, write_ffmpeg_double)
 from rewind.video_io.ffmpeg import VideoIOCancelled, VideoIOError, input_args, run_ffmpeg
 
 HANG_DEADLINE = 10.0  # seconds: longer means the run was not stopped
@@ -23,11 +22,6 @@ def stop_after(seconds: float):
     """A should_stop() that turns true `seconds` from now."""
     at = time.monotonic() + seconds
     return lambda: time.monotonic() >= at
-
-
-def ffmpeg_children() -> list[str]:
-    return [child.name() for child in psutil.Process().children(recursive=True)
-            if child.status() != psutil.STATUS_ZOMBIE and ("ffmpeg" in child.name() or child.name() in ("sh", "sleep"))]
 
 
 @pytest.fixture
@@ -82,7 +76,7 @@ def test_should_stop_kills_a_hung_ffmpeg_that_ignores_sigterm(hanging_ffmpeg, na
     with pytest.raises(VideoIOCancelled):
         vio.load_frames(vio.plan_load(vio.probe(str(path), stop_after(0.3)), vio.LoadRequest()), stop_after(0.3))
     assert time.monotonic() - started < HANG_DEADLINE
-    assert ffmpeg_children() == []
+    assert ffmpeg_children(os.getpid()) == []
 
 
 def test_a_hung_ffmpeg_nobody_cancels_fails_after_the_stall_limit(hanging_ffmpeg, monkeypatch):
@@ -90,7 +84,7 @@ def test_a_hung_ffmpeg_nobody_cancels_fails_after_the_stall_limit(hanging_ffmpeg
     path = hanging_clip(hanging_ffmpeg, HANG_PROBE)
     with pytest.raises(VideoIOError, match=rf"ffmpeg made no progress for 1 s while reading '.*{HANG_PROBE}\.mp4'.*REWIND_FFMPEG_TIMEOUT"):
         vio.probe(str(path))
-    assert ffmpeg_children() == []
+    assert ffmpeg_children(os.getpid()) == []
 
 
 def test_a_bad_stall_limit_is_reported(monkeypatch, tmp_path):
@@ -132,7 +126,7 @@ def test_cancel_mid_encode_leaves_no_file(tmp_path, fmt):
         else:
             vio.encode_video(frames_until_stopped(stop), path, vio.EncodeOptions(format=fmt), preview_path=preview,
                              should_stop=stop.is_set)
-    assert os.listdir(tmp_path) == [] and ffmpeg_children() == []
+    assert os.listdir(tmp_path) == [] and ffmpeg_children(os.getpid()) == []
 
 
 def test_a_size_the_encoder_refuses_is_refused_up_front(tmp_path):

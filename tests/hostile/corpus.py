@@ -11,6 +11,7 @@ import wave
 from pathlib import Path
 
 import numpy as np
+import psutil
 
 from rewind import video_io as vio
 from rewind.video_io.ffmpeg import ffmpeg_path
@@ -135,6 +136,18 @@ exec "{real}" "$@"
 """)
     path.chmod(0o755)
     return path
+
+
+def ffmpeg_children(pid: int) -> list[str]:
+    """Names of ffmpeg processes (or the double's sh/sleep) still alive under process `pid`."""
+    alive = []
+    for child in psutil.Process(pid).children(recursive=True):
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE and ("ffmpeg" in child.name() or child.name() in ("sh", "sleep")):
+                alive.append(child.name())
+        except psutil.NoSuchProcess:
+            pass
+    return alive
 
 
 def build_corpus(folder: Path) -> dict[str, Path]:
