@@ -163,12 +163,15 @@ class FFmpegRun:
             self._waiting_since = None
 
     def kill(self) -> None:
-        """SIGTERM to the whole group, SIGKILL after a short grace."""
-        for sig in (signal.SIGTERM, signal.SIGKILL):
+        """SIGTERM to the whole group, SIGKILL after a short grace (Windows: TerminateProcess)."""
+        for hard in (False, True):
             if self.process.poll() is not None:
                 return
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.process.pid, sig)
+            with contextlib.suppress(OSError):  # already gone
+                if hasattr(os, "killpg"):
+                    os.killpg(self.process.pid, signal.SIGKILL if hard else signal.SIGTERM)
+                else:
+                    (self.process.kill if hard else self.process.terminate)()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(KILL_GRACE_SECONDS)
 
