@@ -186,8 +186,8 @@ class FFmpegRun:
         if self.stop_reason == "cancelled":
             raise VideoIOCancelled(f"cancelled while {doing}")
         if self.stop_reason == "stalled":
-            raise VideoIOError(f"ffmpeg made no progress for {self.stall_limit:g} s while {doing} and was stopped. "
-                               f"Check that the file is a finished local video; a server owner can raise {TIMEOUT_ENV}.")
+            raise VideoIOError(f"ffmpeg made no progress for {self.stall_limit:g} s while {doing} and was stopped "
+                               f"(a stalled disk or input); try again, or ask the server owner to raise {TIMEOUT_ENV}.")
 
 
 def run_ffmpeg(args: list[str], should_stop: StopCheck = never_stop, doing: str = "running ffmpeg") -> subprocess.CompletedProcess:
