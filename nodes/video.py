@@ -94,6 +94,9 @@ def allowed_video_path(typed: str) -> str:
     """The real path of a typed path (relative ones start at the input folder) if it lies in an
     allowed folder. The refusal is the same whether or not the file exists, and does not echo it."""
     path = os.path.expanduser(typed.strip().strip("\"'"))
+    if "://" in path:
+        raise VideoIOError("video: URLs and streams are not loaded, only video files in ComfyUI's folders. "
+                           "Download the video into the input folder first.")
     path = os.path.realpath(os.path.join(folder_paths.get_input_directory(), path))
     if not typed.strip() or not any(is_inside(path, folder) for folder in allowed_video_folders()):
         raise VideoIOError(f"video: that path is outside the folders videos may be loaded from (ComfyUI's input, output "

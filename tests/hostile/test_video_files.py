@@ -84,6 +84,12 @@ def test_path_loader_refuses_outside_paths_without_saying_whether_they_exist(cli
     assert reason.startswith("video - RewindLoadVideoPath: video: that path is outside the folders") and "canary" not in reason
 
 
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/clip.mp4", "rtsp://127.0.0.1:9/live", "file:///etc/passwd"])
+def test_path_loader_refuses_urls_and_streams(client, url):
+    reason = only_reason(client.rejection(load_and_combine(url, node="RewindLoadVideoPath")))
+    assert reason.startswith("video - RewindLoadVideoPath: video: URLs and streams are not loaded"), reason
+
+
 def test_path_loader_reads_inside_comfyui_folders_and_names_them_relatively(client, hostile_server):
     inside = Path(hostile_server.base) / "input" / client.good
     outcome = client.run(load_and_combine(str(inside), node="RewindLoadVideoPath",
