@@ -125,13 +125,13 @@ def test_load_video_from_input_folder_outputs_in_order(video_nodes, tmp_path):
 
 
 def test_load_video_path_accepts_quoted_paths(video_nodes, tmp_path):
-    path = clip_with_audio(tmp_path / "elsewhere.mp4")
+    path = clip_with_audio(tmp_path / "output" / "earlier.mp4")
     images, frame_count, *_ = video_nodes.RewindLoadVideoPath.execute(video=f' "{path}" ', **LOAD_DEFAULTS).args
     assert frame_count == 12 == len(images)
 
 
 def test_load_with_vae_encodes_in_chunks_and_skips_images(video_nodes, tmp_path):
-    path = tmp_path / "long.mp4"
+    path = tmp_path / "input" / "long.mp4"
     vio.encode_video(grey_clip(20), str(path), vio.EncodeOptions())
     vae = StubImageVAE()
     images, frame_count, _, _, _, latent = video_nodes.RewindLoadVideoPath.execute(video=str(path), vae=vae, **LOAD_DEFAULTS).args
@@ -141,7 +141,7 @@ def test_load_with_vae_encodes_in_chunks_and_skips_images(video_nodes, tmp_path)
 
 
 def test_video_vae_gets_the_whole_clip_in_one_call(video_nodes, tmp_path):
-    path = tmp_path / "wan.mp4"
+    path = tmp_path / "input" / "wan.mp4"
     vio.encode_video(grey_clip(20, width=64, height=48), str(path), vio.EncodeOptions(frame_rate=16))
     vae = StubVideoVAE()
     request = {**LOAD_DEFAULTS, "model_preset": "Wan2.1 (16 fps, 4n+1 frames, 16 px)"}
@@ -210,14 +210,45 @@ def test_to_uint8_rounds():
 
 # --- errors -------------------------------------------------------------------------------------
 
-def test_load_errors_name_the_node_and_file(video_nodes, tmp_path):
-    with pytest.raises(ValueError, match=r"^RewindLoadVideoPath: video file not found: .*missing\.mp4"):
-        video_nodes.RewindLoadVideoPath.execute(video=str(tmp_path / "missing.mp4"), **LOAD_DEFAULTS)
-    assert "RewindLoadVideo" in video_nodes.RewindLoadVideo.validate_inputs(video="nope.mp4")
+def test_load_errors_name_the_node_and_file_relative_to_its_folder(video_nodes, tmp_path):
+    with pytest.raises(ValueError, match=r"^RewindLoadVideoPath: video file not found: 'input/missing\.mp4'"):
+        video_nodes.RewindLoadVideoPath.execute(video=str(tmp_path / "input" / "missing.mp4"), **LOAD_DEFAULTS)
+    assert video_nodes.RewindLoadVideo.validate_inputs(video="nope.mp4").startswith("RewindLoadVideo: video 'nope.mp4' is not")
+    (tmp_path / "input" / "junk.mp4").write_bytes(b"\0junk" * 100)
+    with pytest.raises(ValueError) as error:
+        video_nodes.RewindLoadVideo.execute(video="junk.mp4", **LOAD_DEFAULTS)
+    assert str(error.value).startswith("RewindLoadVideo: 'input/junk.mp4' is not a readable video") and str(tmp_path) not in str(error.value)
+
+
+def test_upload_loader_stays_in_the_input_folder(video_nodes, tmp_path):
+    outside = clip_with_audio(tmp_path / "outside.mp4")
+    (tmp_path / "input" / "link.mp4").symlink_to(outside)
+    for name in ("../outside.mp4", str(outside), "link.mp4", "sub/../../outside.mp4"):
+        verdict = video_nodes.RewindLoadVideo.validate_inputs(video=name)
+        assert verdict.startswith("RewindLoadVideo: video '") and "is not a file in ComfyUI's input folder" in verdict
+        with pytest.raises(ValueError, match="^RewindLoadVideo: video .* is not a file in ComfyUI's input folder"):
+            video_nodes.RewindLoadVideo.execute(video=name, **LOAD_DEFAULTS)
+
+
+def test_path_loader_refuses_outside_paths_alike_unless_allowed(video_nodes, tmp_path, monkeypatch):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    readable = clip_with_audio(elsewhere / "clip.mp4")
+    (elsewhere / "junk.mp4").write_bytes(b"\0junk" * 100)
+    messages = set()
+    for path in (readable, elsewhere / "junk.mp4", elsewhere / "missing.mp4", "../elsewhere/clip.mp4", "~/x.mp4"):
+        assert video_nodes.RewindLoadVideoPath.validate_inputs(video=str(path)) != True  # noqa: E712
+        with pytest.raises(ValueError) as error:
+            video_nodes.RewindLoadVideoPath.execute(video=str(path), **LOAD_DEFAULTS)
+        messages.add(str(error.value))
+    assert len(messages) == 1 and str(tmp_path) not in messages.pop()
+    monkeypatch.setenv("REWIND_ALLOWED_VIDEO_DIRS", str(elsewhere))
+    assert video_nodes.RewindLoadVideoPath.validate_inputs(video=str(readable)) is True
+    assert video_nodes.RewindLoadVideoPath.execute(video=str(readable), **LOAD_DEFAULTS).args[1] == 12
 
 
 def test_load_refuses_what_does_not_fit_in_ram(video_nodes, tmp_path, monkeypatch):
-    path = clip_with_audio(tmp_path / "clip.mp4")
+    path = clip_with_audio(tmp_path / "input" / "clip.mp4")
     tiny = type("Memory", (), {"available": 64 * 48 * 3 * 4 * 5})()
     monkeypatch.setattr(video_nodes.psutil, "virtual_memory", lambda: tiny)
     with pytest.raises(ValueError, match=r"^RewindLoadVideoPath: .*12 frames.*about 4 frames fit.*frame_load_cap"):

@@ -11,7 +11,8 @@ from typing import Iterator
 
 import numpy as np
 
-from .ffmpeg import VideoIOError, ffmpeg_path, run_ffmpeg, stderr_tail
+from .checks import Limit, check_choice, check_number
+from .ffmpeg import FFmpegRun, StopCheck, VideoIOError, input_args, never_stop, run_ffmpeg, stderr_tail
 from .probe import SCALE_MATRICES, VideoProbe
 
 
@@ -31,6 +32,18 @@ MODEL_PRESETS = {
 }
 RESIZE_MODES = ("crop", "pad", "stretch")
 FIT_HEADROOM = 0.8  # leave a fifth of free RAM to everything else in the workflow
+
+
+# The loaders' numeric inputs: the node schemas take their min/max from here, and plan_load checks
+# them again (NaN, inf and API prompts get past ComfyUI's own checks).
+LOAD_LIMITS = {
+    "force_rate": Limit(0.0, 240.0, "0 keeps the file's rate"),
+    "custom_width": Limit(0, 8192, "0 keeps the source width"),
+    "custom_height": Limit(0, 8192, "0 keeps the source height"),
+    "frame_load_cap": Limit(0, 1_000_000, "0 loads all frames"),
+    "skip_first_frames": Limit(0, 1_000_000, "0 skips none"),
+    "select_every_nth": Limit(1, 1000, "1 keeps every frame"),
+}
 
 
 @dataclass(frozen=True)
@@ -97,14 +110,17 @@ def trim_to_group(count: int, group: int) -> int:
     return count if group <= 1 or count == 0 else ((count - 1) // group) * group + 1
 
 
+def check_request(request: LoadRequest) -> None:
+    """Every input of a load request, each refused with its name, range and meaning."""
+    for name, limit in LOAD_LIMITS.items():
+        check_number(name, getattr(request, name), limit, whole=name != "force_rate")
+    check_choice("model_preset", request.model_preset, MODEL_PRESETS)
+    check_choice("resize_mode", request.resize_mode, RESIZE_MODES)
+
+
 def plan_load(source: VideoProbe, request: LoadRequest) -> LoadPlan:
     """Validates a request against the file and fixes sizes, rate and frame count."""
-    if request.model_preset not in MODEL_PRESETS:
-        raise VideoIOError(f"unknown model_preset {request.model_preset!r}; choose one of {list(MODEL_PRESETS)}.")
-    if request.resize_mode not in RESIZE_MODES:
-        raise VideoIOError(f"unknown resize_mode {request.resize_mode!r}; choose one of {list(RESIZE_MODES)}.")
-    if request.select_every_nth < 1:
-        raise VideoIOError("select_every_nth must be 1 or more (1 keeps every frame).")
+    check_request(request)
     preset = MODEL_PRESETS[request.model_preset]
     rate = request.force_rate or preset.fps or source.fps
     exact = math.isclose(rate, source.fps, rel_tol=1e-6)
@@ -134,6 +150,12 @@ def check_memory(plan: LoadPlan, available_bytes: int, bytes_per_value: int = 4)
     if plan.expected_frames <= fit:
         return
     need_gb = plan.expected_frames * plan.width * plan.height * 3 * bytes_per_value / 1e9
+    if fit == 0:
+        raise VideoIOError(
+            f"{plan.source.path!r}: one {plan.width}x{plan.height} frame needs "
+            f"{plan.width * plan.height * 3 * bytes_per_value / 1e9:.1f} GB as a float32 IMAGE but only "
+            f"{available_bytes / 1e9:.1f} GB of RAM is free. Lower custom_width/custom_height."
+        )
     raise VideoIOError(
         f"{plan.source.path!r}: {plan.expected_frames} frames at {plan.width}x{plan.height} need {need_gb:.1f} GB as a "
         f"float32 IMAGE but only {available_bytes / 1e9:.1f} GB of RAM is free; about {fit} frames fit. "
@@ -183,11 +205,10 @@ def decode_filters(plan: LoadPlan) -> str:
     return ",".join([*chain, *resize_filters(plan, scale_options(plan.source)), "format=rgb24"])
 
 
-def decode_command(plan: LoadPlan) -> list[str]:
+def decode_args(plan: LoadPlan) -> list[str]:
     frame_cap = ["-frames:v", str(plan.frame_limit)] if plan.frame_limit else []
-    return [ffmpeg_path(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", plan.source.path,
-            "-map", "0:v:0", "-vf", decode_filters(plan), "-fps_mode", "passthrough", *frame_cap,
-            "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
+    return ["-loglevel", "error", *input_args(plan.source.path), "-map", "0:v:0", "-vf", decode_filters(plan),
+            "-fps_mode", "passthrough", *frame_cap, "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
 
 
 def _read_exactly(stream, size: int) -> bytearray | None:
@@ -212,38 +233,42 @@ def trim_stream(frames: Iterator[np.ndarray], group: int) -> Iterator[np.ndarray
             pending.clear()
 
 
-def _raw_frames(plan: LoadPlan) -> Iterator[np.ndarray]:
+def _raw_frames(plan: LoadPlan, should_stop: StopCheck) -> Iterator[np.ndarray]:
     frame_bytes = plan.width * plan.height * 3
     with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(decode_command(plan), stdout=subprocess.PIPE, stderr=log, bufsize=0)
+        run = FFmpegRun(decode_args(plan), should_stop, stdout=subprocess.PIPE, stderr=log, bufsize=0)
         yielded = 0
         try:
-            while (raw := _read_exactly(process.stdout, frame_bytes)) is not None:
+            while run.stop_reason is None:
+                with run.waiting():
+                    raw = _read_exactly(run.process.stdout, frame_bytes)
+                if raw is None:
+                    break
                 yielded += 1
                 yield np.frombuffer(raw, dtype=np.uint8).reshape(plan.height, plan.width, 3)
         finally:
-            process.stdout.close()
-            if process.poll() is None:  # the consumer stopped early
-                process.kill()
-            returncode = process.wait()
+            run.process.stdout.close()
+            returncode = run.finish()  # kills ffmpeg if the consumer stopped early
+        run.raise_if_stopped(f"decoding {plan.source.path!r}")
         if yielded == 0:
             log.seek(0)
             raise VideoIOError(f"ffmpeg decoded no frames from {plan.source.path!r} (exit {returncode}): "
                                f"{stderr_tail(log.read())}")
 
 
-def stream_frames(plan: LoadPlan) -> Iterator[np.ndarray]:
-    """Yields the planned frames as (H, W, 3) uint8 RGB, one at a time, in counts of k*group+1."""
-    return trim_stream(_raw_frames(plan), plan.frame_group)
+def stream_frames(plan: LoadPlan, should_stop: StopCheck = never_stop) -> Iterator[np.ndarray]:
+    """Yields the planned frames as (H, W, 3) uint8 RGB, one at a time, in counts of k*group+1;
+    raises VideoIOCancelled soon after should_stop() turns true."""
+    return trim_stream(_raw_frames(plan, should_stop), plan.frame_group)
 
 
-def load_frames(plan: LoadPlan) -> np.ndarray:
+def load_frames(plan: LoadPlan, should_stop: StopCheck = never_stop) -> np.ndarray:
     """The whole request as one float32 (N, H, W, 3) array in [0, 1], filled frame by frame so the
     only full-size allocation is the result itself."""
     capacity = plan.expected_frames if plan.exact else plan.expected_frames + plan.frame_group
     frames = np.empty((capacity, plan.height, plan.width, 3), dtype=np.float32)
     count = 0
-    for frame in stream_frames(plan):
+    for frame in stream_frames(plan, should_stop):
         if count == len(frames):  # ffmpeg's fps rounding gave more than estimated: grow once
             frames = np.concatenate([frames, np.empty_like(frames[: plan.frame_group + 1])])
         np.divide(frame, 255.0, out=frames[count], dtype=np.float32)
@@ -251,7 +276,7 @@ def load_frames(plan: LoadPlan) -> np.ndarray:
     return frames[:count]
 
 
-def load_audio(plan: LoadPlan, frame_count: int) -> tuple[np.ndarray, int] | None:
+def load_audio(plan: LoadPlan, frame_count: int, should_stop: StopCheck = never_stop) -> tuple[np.ndarray, int] | None:
     """The audio under the loaded frames as float32 (channels, samples) and its sample rate;
     None when the file has no audio track."""
     source = plan.source
@@ -261,8 +286,9 @@ def load_audio(plan: LoadPlan, frame_count: int) -> tuple[np.ndarray, int] | Non
     first = round(plan.start_time * rate)
     last = first + round(frame_count * plan.select_every_nth / plan.rate * rate)
     # atrim counts decoded samples, so encoder priming cannot shorten the span (input -ss/-t can)
-    done = run_ffmpeg(["-i", source.path, "-map", "0:a:0", "-af", f"atrim=start_sample={first}:end_sample={last}",
-                       "-f", "f32le", "-ac", str(source.audio_channels), "-ar", str(rate), "-"])
+    done = run_ffmpeg([*input_args(source.path), "-map", "0:a:0", "-af", f"atrim=start_sample={first}:end_sample={last}",
+                       "-f", "f32le", "-ac", str(source.audio_channels), "-ar", str(rate), "-"], should_stop,
+                      f"decoding the audio of {source.path!r}")
     if done.returncode != 0:
         raise VideoIOError(f"cannot decode the audio of {source.path!r}: {stderr_tail(done.stderr)}")
     samples = np.frombuffer(done.stdout, dtype=np.float32).reshape(-1, source.audio_channels)

@@ -1,11 +1,15 @@
 """Streaming encode: uint8 RGB frames go to ffmpeg's stdin one at a time (the caller converts
 each frame as it is asked for, so no uint8 copy of the whole clip ever exists), with audio muxed
-in the same pass and the workflow embedded in the container."""
+in the same pass and the workflow embedded in the container.
+
+Everything is written under a hidden partial name in the destination folder and renamed only
+when complete, so a cancelled or failed encode never leaves a file that looks like a result."""
 from __future__ import annotations
 
 import contextlib
 import itertools
 import os
+import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -15,7 +19,8 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from . import metadata as meta
-from .ffmpeg import VideoIOError, ffmpeg_path, stderr_tail
+from .checks import Limit, check_choice, check_number
+from .ffmpeg import FFmpegRun, StopCheck, VideoIOCancelled, VideoIOError, never_stop, stderr_tail
 
 BT709_TAGS = ("-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv")
 
@@ -23,6 +28,7 @@ BT709_TAGS = ("-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc",
 @dataclass(frozen=True)
 class FormatSpec:
     extension: str
+    muxer: str  # named explicitly: the partial file's name says nothing about the format
     codec_args: tuple[str, ...]
     pix_fmts: tuple[str, ...]  # the first is the default
     colour_matrix: str | None  # YUV formats: the matrix written (and tagged); None for RGB/palette output
@@ -31,21 +37,22 @@ class FormatSpec:
     loops: bool = False  # gif/webp: honours loop_count
     extra_args: tuple[str, ...] = field(default=())
     browser_plays: bool = True  # False: the UI preview needs an h264 copy (browsers cannot decode ProRes)
+    min_side: int = 1  # the encoder refuses smaller frames
 
 
 FORMATS = {
-    "image/gif": FormatSpec("gif", ("-c:v", "gif"), ("pal8",), None, None, None, loops=True),
-    "image/webp": FormatSpec("webp", ("-c:v", "libwebp_anim", "-lossless", "0"), ("yuv420p",), "bt601", 100, None, loops=True),
-    "video/h264-mp4": FormatSpec("mp4", ("-c:v", "libx264", "-preset", "medium"), ("yuv420p", "yuv444p", "yuv420p10le"),
+    "image/gif": FormatSpec("gif", "gif", ("-c:v", "gif"), ("pal8",), None, None, None, loops=True),
+    "image/webp": FormatSpec("webp", "webp", ("-c:v", "libwebp_anim", "-lossless", "0"), ("yuv420p",), "bt601", 100, None, loops=True),
+    "video/h264-mp4": FormatSpec("mp4", "mp4", ("-c:v", "libx264", "-preset", "medium"), ("yuv420p", "yuv444p", "yuv420p10le"),
                                  "bt709", 51, "aac", extra_args=("-movflags", "+faststart+use_metadata_tags")),
-    "video/h265-mp4": FormatSpec("mp4", ("-c:v", "libx265", "-tag:v", "hvc1", "-x265-params", "log-level=error"),
+    "video/h265-mp4": FormatSpec("mp4", "mp4", ("-c:v", "libx265", "-tag:v", "hvc1", "-x265-params", "log-level=error"),
                                  ("yuv420p", "yuv444p", "yuv420p10le"), "bt709", 51, "aac",
-                                 extra_args=("-movflags", "+faststart+use_metadata_tags")),
-    "video/webm": FormatSpec("webm", ("-c:v", "libvpx-vp9", "-b:v", "0", "-row-mt", "1"),
+                                 extra_args=("-movflags", "+faststart+use_metadata_tags"), min_side=16),
+    "video/webm": FormatSpec("webm", "webm", ("-c:v", "libvpx-vp9", "-b:v", "0", "-row-mt", "1"),
                              ("yuv420p", "yuv444p", "yuv420p10le"), "bt709", 63, "libopus"),
-    "video/ProRes": FormatSpec("mov", ("-c:v", "prores_ks"), ("yuv422p10le", "yuv444p10le"), "bt709", None, "pcm_s16le",
+    "video/ProRes": FormatSpec("mov", "mov", ("-c:v", "prores_ks"), ("yuv422p10le", "yuv444p10le"), "bt709", None, "pcm_s16le",
                                extra_args=("-movflags", "+faststart+use_metadata_tags"), browser_plays=False),
-    "image/png-sequence": FormatSpec("png", (), ("rgb24",), None, None, None),
+    "image/png-sequence": FormatSpec("png", "", (), ("rgb24",), None, None, None),
 }
 PIX_FMT_CHOICES = ("auto", *dict.fromkeys(p for spec in FORMATS.values() for p in spec.pix_fmts))
 
@@ -59,10 +66,25 @@ class EncodeOptions:
     loop_count: int = 0  # gif/webp: 0 loops forever
 
 
+# Video Combine's numeric inputs: the node schema takes its min/max from here, check_options again.
+ENCODE_LIMITS = {
+    "frame_rate": Limit(0.1, 240.0, "frames per second of the written file"),
+    "crf": Limit(0, 100, "lower is better quality"),
+    "loop_count": Limit(0, 100, "0 loops forever"),
+}
+
+
 def format_spec(name: str) -> FormatSpec:
-    if name not in FORMATS:
-        raise VideoIOError(f"unknown format {name!r}; choose one of {list(FORMATS)}.")
+    check_choice("format", name, FORMATS)
     return FORMATS[name]
+
+
+def check_options(options: EncodeOptions) -> None:
+    """Every encode option, each refused with its name, range and meaning, before any work."""
+    for name, limit in ENCODE_LIMITS.items():
+        check_number(name, getattr(options, name), limit, whole=name != "frame_rate")
+    check_choice("pix_fmt", options.pix_fmt, PIX_FMT_CHOICES)
+    resolve_pix_fmt(options)
 
 
 def resolve_pix_fmt(options: EncodeOptions) -> str:
@@ -100,12 +122,11 @@ def quality_args(spec: FormatSpec, options: EncodeOptions, pix_fmt: str) -> list
     return ["-crf", str(options.crf)] if spec.crf_max is not None else []
 
 
-def encode_command(spec: FormatSpec, options: EncodeOptions, width: int, height: int, path: str,
-                   audio_input: tuple[str, int, int] | None, metadata_file: str | None) -> list[str]:
+def encode_args(spec: FormatSpec, options: EncodeOptions, width: int, height: int, path: str,
+                audio_input: tuple[str, int, int] | None, metadata_file: str | None) -> list[str]:
     pix_fmt = resolve_pix_fmt(options)
-    command = [ffmpeg_path(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-               "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-framerate", repr(float(options.frame_rate)),
-               "-i", "-"]
+    command = ["-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
+               "-framerate", repr(float(options.frame_rate)), "-i", "-"]
     maps = ["-map", "0:v"]
     if audio_input:
         audio_path, sample_rate, channels = audio_input
@@ -117,14 +138,15 @@ def encode_command(spec: FormatSpec, options: EncodeOptions, width: int, height:
     loop = ["-loop", str(options.loop_count)] if spec.loops else []
     tags = list(BT709_TAGS) if spec.colour_matrix == "bt709" else []
     return [*command, *maps, "-vf", video_filter(spec, pix_fmt), *spec.codec_args,
-            *quality_args(spec, options, pix_fmt), *tags, *loop, *spec.extra_args, "-fps_mode", "passthrough", path]
+            *quality_args(spec, options, pix_fmt), *tags, *loop, *spec.extra_args, "-fps_mode", "passthrough",
+            "-f", spec.muxer, path]
 
 
 def preview_output_args(preview_path: str) -> list[str]:
     """A second output of the same ffmpeg run: a small h264 copy the browser can play."""
     spec = FORMATS["video/h264-mp4"]
     return ["-map", "0:v", "-vf", video_filter(spec, "yuv420p"), *spec.codec_args, "-crf", "28", *BT709_TAGS,
-            "-fps_mode", "passthrough", "-movflags", "+faststart", preview_path]
+            "-fps_mode", "passthrough", "-movflags", "+faststart", "-f", "mp4", preview_path]
 
 
 def _first_and_rest(frames: Iterable[np.ndarray]) -> tuple[np.ndarray, Iterator[np.ndarray]]:
@@ -147,18 +169,53 @@ def trimmed_audio(waveform: np.ndarray, sample_rate: int, duration: float) -> np
     return waveform[:, : int(round(duration * sample_rate))]
 
 
+def partial_path(path: str) -> str:
+    """A hidden name next to `path` for the file (or folder) while it is being written."""
+    folder, name = os.path.split(path)
+    return os.path.join(folder, f".{name}.partial")
+
+
+def remove_partial(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+@contextlib.contextmanager
+def written_atomically(*paths: str):
+    """Yields partial names for `paths`; renames them into place only when the block succeeds,
+    and removes them whatever else happens (error, cancel, KeyboardInterrupt)."""
+    partials = [partial_path(path) for path in paths]
+    try:
+        yield partials
+        for partial, path in zip(partials, paths):
+            os.replace(partial, path)
+    finally:
+        for partial in partials:
+            remove_partial(partial)
+
+
 def encode_video(frames: Iterable[np.ndarray], path: str, options: EncodeOptions,
                  audio: tuple[np.ndarray, int] | None = None, metadata: dict | None = None,
-                 preview_path: str | None = None) -> int:
+                 preview_path: str | None = None, should_stop: StopCheck = never_stop) -> int:
     """Writes a video file from (H, W, 3) uint8 RGB frames; returns how many frames were written.
     `audio` is (float32 (channels, samples), sample rate), already cut to length (trimmed_audio);
-    formats without audio ignore it. `preview_path` also writes an h264 preview in the same pass."""
+    formats without audio ignore it. `preview_path` also writes an h264 preview in the same pass.
+    Raises VideoIOCancelled soon after should_stop() turns true; nothing is left behind then."""
     spec = format_spec(options.format)
+    check_options(options)
     if spec.extension == "png":
         raise VideoIOError("image/png-sequence writes a folder of files: use write_png_sequence.")
     first, rest = _first_and_rest(frames)
     height, width = first.shape[:2]
-    with tempfile.TemporaryDirectory(prefix="rewind-encode-") as scratch, tempfile.TemporaryFile() as log:
+    if min(height, width) < spec.min_side:
+        raise VideoIOError(f"{options.format} needs frames of at least {spec.min_side}x{spec.min_side} pixels; these are "
+                           f"{width}x{height}. Upscale them first or choose video/h264-mp4.")
+    outputs = (path, preview_path) if preview_path else (path,)
+    with (tempfile.TemporaryDirectory(prefix="rewind-encode-") as scratch, tempfile.TemporaryFile() as log,
+          written_atomically(*outputs) as partials):
         audio_input = None
         if audio is not None and spec.audio_codec is not None and audio[0].size:
             audio_path = os.path.join(scratch, "audio.f32")
@@ -168,35 +225,38 @@ def encode_video(frames: Iterable[np.ndarray], path: str, options: EncodeOptions
         if metadata and spec.extension not in ("gif", "webp"):
             metadata_file = os.path.join(scratch, "metadata.txt")
             Path(metadata_file).write_text(meta.ffmetadata_file_text(metadata), encoding="utf-8")
-        command = encode_command(spec, options, width, height, path, audio_input, metadata_file)
-        command += preview_output_args(preview_path) if preview_path else []
-        process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=log)
+        args = encode_args(spec, options, width, height, partials[0], audio_input, metadata_file)
+        args += preview_output_args(partials[1]) if preview_path else []
+        run = FFmpegRun(args, should_stop, stdin=subprocess.PIPE, stderr=log)
         try:
-            written = _feed(process, itertools.chain([first], rest), first.shape)
-        except BaseException:
-            process.kill()
-            process.wait()
-            Path(path).unlink(missing_ok=True)  # no half-written file that looks like a result
-            raise
-        if process.returncode != 0:
+            written = _feed(run, itertools.chain([first], rest), first.shape)
+        finally:
+            returncode = run.finish()
+        run.raise_if_stopped(f"writing {path!r}")
+        if returncode != 0:
             log.seek(0)
             raise VideoIOError(f"ffmpeg failed writing {path!r} as {options.format}: {stderr_tail(log.read())}")
-    _embed_after_encode(spec, path, metadata)
+        _embed_after_encode(spec, partials[0], metadata)
     return written
 
 
-def _feed(process: subprocess.Popen, frames: Iterable[np.ndarray], shape: tuple[int, ...]) -> int:
-    """Writes frames to ffmpeg's stdin, closes it and waits; a pipe ffmpeg closed early shows in its exit code."""
-    written = 0
+def _feed(run: FFmpegRun, frames: Iterable[np.ndarray], shape: tuple[int, ...]) -> int:
+    """Writes frames to ffmpeg's stdin until they run out or the run is stopped, then closes it and
+    waits; a pipe ffmpeg closed early shows in its exit code."""
+    written, stdin = 0, run.process.stdin
     try:
         for index, frame in enumerate(frames):
-            process.stdin.write(memoryview(np.ascontiguousarray(_checked(frame, shape, index))))
+            if run.stop_reason:
+                break
+            data = memoryview(np.ascontiguousarray(_checked(frame, shape, index)))
+            with run.waiting():
+                stdin.write(data)
             written += 1
     except BrokenPipeError:
         pass
-    with contextlib.suppress(BrokenPipeError):
-        process.stdin.close()
-    process.wait()
+    with contextlib.suppress(BrokenPipeError), run.waiting():
+        stdin.close()
+        run.process.wait()
     return written
 
 
@@ -209,12 +269,17 @@ def _embed_after_encode(spec: FormatSpec, path: str, metadata: dict | None) -> N
     Path(path).write_bytes(embed(data, metadata))
 
 
-def write_png_sequence(frames: Iterable[np.ndarray], folder: str, metadata: dict | None = None) -> list[str]:
-    """One PNG per frame (frame_00001.png, ...), each carrying the workflow as tEXt."""
-    os.makedirs(folder, exist_ok=True)
+def write_png_sequence(frames: Iterable[np.ndarray], folder: str, metadata: dict | None = None,
+                       should_stop: StopCheck = never_stop) -> list[str]:
+    """One PNG per frame (frame_00001.png, ...), each carrying the workflow as tEXt, written into
+    a partial folder renamed into place when complete."""
     first, rest = _first_and_rest(frames)
-    paths = []
-    for index, frame in enumerate(itertools.chain([first], rest)):
-        paths.append(os.path.join(folder, f"frame_{index + 1:05d}.png"))
-        Path(paths[-1]).write_bytes(meta.encode_png(_checked(frame, first.shape, index), metadata))
-    return paths
+    names = []
+    with written_atomically(folder) as (partial,):
+        os.makedirs(partial)
+        for index, frame in enumerate(itertools.chain([first], rest)):
+            if should_stop():
+                raise VideoIOCancelled(f"cancelled while writing {folder!r}")
+            names.append(f"frame_{index + 1:05d}.png")
+            Path(partial, names[-1]).write_bytes(meta.encode_png(_checked(frame, first.shape, index), metadata))
+    return [os.path.join(folder, name) for name in names]

@@ -51,8 +51,17 @@ def png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
 
 
+PNG_KEYWORD_BYTES = 79
+
+
+def png_keyword(key: str) -> bytes:
+    """A tEXt keyword is 1-79 Latin-1 bytes: other characters are kept as backslash escapes (an API
+    client may send any key in extra_pnginfo; a frame is not worth failing over its label)."""
+    return (key.encode("latin-1", "backslashreplace")[:PNG_KEYWORD_BYTES] or b"?").replace(b"\0", b"?")
+
+
 def png_text_chunk(key: str, text: str) -> bytes:
-    return png_chunk(b"tEXt", key.encode("latin-1") + b"\0" + text.encode("latin-1"))
+    return png_chunk(b"tEXt", png_keyword(key) + b"\0" + text.encode("latin-1", "backslashreplace"))
 
 
 def encode_png(rgb, metadata: dict | None = None) -> bytes:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass
 
-from .ffmpeg import VideoIOError, run_ffmpeg, stderr_tail
+from .ffmpeg import StopCheck, VideoIOError, input_args, never_stop, run_ffmpeg, stderr_tail
 
 CHANNEL_LAYOUTS = {"mono": 1, "stereo": 2, "2.1": 3, "3.0": 3, "quad": 4, "4.0": 4, "5.0": 5, "5.1": 6, "6.1": 7, "7.1": 8}
 # ffmpeg's names for colour matrices, mapped to the names its scale filter accepts.
@@ -72,18 +73,52 @@ def parse_rotation(report: str) -> int:
     return round(float(match.group(1))) % 360 if match else 0
 
 
-def count_video_frames(path: str) -> int:
+def count_video_frames(path: str, should_stop: StopCheck = never_stop) -> int:
     """Exact frame count, by demuxing without decoding (container headers are often wrong)."""
-    done = run_ffmpeg(["-i", path, "-map", "0:v:0", "-c", "copy", "-f", "null", "-"])
+    done = run_ffmpeg([*input_args(path), "-map", "0:v:0", "-c", "copy", "-f", "null", "-"], should_stop,
+                      f"counting the frames of {path!r}")
     counts = re.findall(rb"frame=\s*(\d+)", done.stderr)
     return int(counts[-1]) if counts else 0
 
 
-def probe(path: str) -> VideoProbe:
+# Text that ffmpeg would follow to other files or URLs, or read forever (a live playlist).
+UNBOUNDED_SIGNATURES = {b"#EXTM3U": "an HLS playlist", b"<?xml": "an XML file (e.g. a DASH manifest)",
+                        b"<MPD": "a DASH manifest", b"ffconcat": "an ffmpeg concat list", b"v=0": "an SDP session description"}
+UNBOUNDED_EXTENSIONS = {".m3u8": "an HLS playlist", ".m3u": "a playlist", ".mpd": "a DASH manifest",
+                        ".sdp": "an SDP session description", ".ffconcat": "an ffmpeg concat list"}
+SNIFF_BYTES = 1024
+
+
+def unbounded_kind(path: str) -> str | None:
+    """What makes a file unsafe to hand to ffmpeg (a playlist or list it would follow), judged by
+    name and by content, so a renamed playlist is caught too; None otherwise. Other formats are
+    kept out by ffmpeg's demuxer whitelist (ffmpeg.INPUT_DEMUXERS)."""
+    extension = os.path.splitext(path)[1].lower()
+    if extension in UNBOUNDED_EXTENSIONS:
+        return UNBOUNDED_EXTENSIONS[extension]
+    with open(path, "rb") as file:
+        head = file.read(SNIFF_BYTES).lstrip(b"\xef\xbb\xbf \t\r\n")
+    return next((kind for signature, kind in UNBOUNDED_SIGNATURES.items() if head.startswith(signature)), None)
+
+
+def check_local_video_file(path: str) -> None:
+    """Refuses, before ffmpeg opens anything, what is not a regular file holding media."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        raise VideoIOError(f"video file not found: {path!r}. Check the path, or upload the file into ComfyUI's input folder.") from None
+    if not stat.S_ISREG(mode):
+        raise VideoIOError(f"{path!r} is not a regular file (a folder, device or pipe). Choose a video file.")
+    kind = unbounded_kind(path)
+    if kind:
+        raise VideoIOError(f"{path!r} is {kind}, not a video file: playlists and lists can point anywhere or never end. "
+                           "Export the video to an mp4/webm/mov file and load that.")
+
+
+def probe(path: str, should_stop: StopCheck = never_stop) -> VideoProbe:
     """Reads the first video stream's properties; raises VideoIOError naming the file and the fix."""
-    if not os.path.isfile(path):
-        raise VideoIOError(f"video file not found: {path!r}. Check the path, or upload the file into ComfyUI's input folder.")
-    report = run_ffmpeg(["-i", path]).stderr.decode("utf-8", "replace")
+    check_local_video_file(path)
+    report = run_ffmpeg(input_args(path), should_stop, f"reading {path!r}").stderr.decode("utf-8", "replace")
     line = _video_stream_line(report)
     if line is None:
         if "Invalid data" in report or "could not find codec" in report.lower() or "Input #0" not in report:
@@ -94,7 +129,7 @@ def probe(path: str) -> VideoProbe:
     if parse_rotation(report) in (90, 270):
         stream["width"], stream["height"] = stream["height"], stream["width"]
     channels, sample_rate = parse_audio_stream(report)
-    frame_count = count_video_frames(path)
+    frame_count = count_video_frames(path, should_stop)
     if frame_count == 0:
         raise VideoIOError(f"{path!r} has a video stream with no frames in it. Choose another file or re-export it.")
     duration = parse_duration(report) or (frame_count / stream["fps"] if stream["fps"] else 0.0)
