@@ -1,17 +1,14 @@
 """Hostile tier: bad values for the sampling, schedule, context and diagnostics nodes, queued to a
 real ComfyUI server. ComfyUI 0.3.75 lets NaN, linked values and V3 combo values through its own
-checks; each must come back as one clear error naming node and input, and the server must then
-run the next prompt."""
+checks; each must come back as one clear error naming node and input. The `client` fixture then
+checks that the server runs the next prompt and that nothing was left behind."""
 from __future__ import annotations
 
 import math
 
 import pytest
 
-from rewind.rewind_queue.api import ComfyAPI
-from rewind.rewind_queue.cli import RunFailed, run_prompt
-
-pytestmark = [pytest.mark.hostile, pytest.mark.server]
+pytestmark = pytest.mark.server
 
 
 def node(class_type: str, **inputs) -> dict:
@@ -77,30 +74,28 @@ CASES = {
 }
 
 
-def serves_the_next_prompt(api: ComfyAPI, tmp_path) -> None:
-    result = run_prompt(api, unsample_prompt(), tmp_path / "next", timeout=300)
-    assert any("roundtrip PSNR" in text for text in result.texts), result.texts
+def roundtrip_report(outcome) -> str:
+    return " ".join(text for output in outcome.outputs.values() for text in output.get("text", []))
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_bad_input_is_named_and_the_server_runs_the_next_prompt(comfy_server, tmp_path, case):
+def test_bad_input_is_named_and_the_next_prompt_runs(client, case):
     prompt, expected = CASES[case]
-    api = ComfyAPI(comfy_server.url)
-    with pytest.raises(RunFailed) as failure:
-        run_prompt(api, prompt, tmp_path, timeout=300)
-    message = str(failure.value)
-    assert expected in message, message
-    assert "Traceback" not in message.split("\n")[0]
-    serves_the_next_prompt(api, tmp_path)
+    outcome = client.run(prompt, within=300)
+    assert outcome.status == "error"
+    assert expected in outcome.error, outcome.error
+    assert "Traceback" not in outcome.error.split("\n")[0]
+    healthy = client.run(unsample_prompt(), within=300)
+    assert healthy.status == "success" and "roundtrip PSNR" in roundtrip_report(healthy), healthy.error
 
 
-def test_context_preview_at_its_maximum_frames_finishes(comfy_server, tmp_path):
+def test_context_preview_at_its_maximum_frames_finishes(client):
     prompt = {
         "options": node("RewindContextOptions", context_schedule="uniform", context_length=1, context_overlap=0,
                         context_stride=8, closed_loop=True, fuse_method="overlap-linear", layout="auto"),
         "preview": node("RewindContextPreview", context_options=["options", 0], frames=100000),
         "show": node("PreviewImage", images=["preview", 0]),
     }
-    result = run_prompt(ComfyAPI(comfy_server.url), prompt, tmp_path, timeout=120)
-    assert [path.suffix for path in result.files] == [".png"]
-    serves_the_next_prompt(ComfyAPI(comfy_server.url), tmp_path)
+    outcome = client.run(prompt, within=120)
+    assert outcome.status == "success", outcome.error
+    assert [image["filename"][-4:] for image in outcome.outputs["show"]["images"]] == [".png"]
