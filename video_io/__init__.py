@@ -8,10 +8,11 @@ from .encode import (FORMATS, PIX_FMT_CHOICES, EncodeOptions, encode_video, ping
                      trimmed_audio, write_png_sequence)
 from .ffmpeg import VideoIOError, ffmpeg_path
 from .probe import VideoProbe, probe
+from .sheet import contact_sheet, write_contact_sheet
 
 __all__ = [
     "FORMATS", "MODEL_PRESETS", "PIX_FMT_CHOICES", "RESIZE_MODES", "EncodeOptions", "LoadPlan", "LoadRequest",
     "VideoIOError", "VideoProbe", "check_memory", "encode_video", "ffmpeg_path", "load_audio", "load_frames",
     "pingpong_order", "plan_load", "probe", "resolve_pix_fmt", "stream_frames", "trimmed_audio", "video_info",
-    "write_png_sequence",
+    "contact_sheet", "write_contact_sheet", "write_png_sequence",
 ]
