@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
@@ -92,25 +92,25 @@ def look_from_prompt(text: str) -> tuple[Look, list[str]]:
 class ColourFrame:
     """Where the opponent colour axes lie in a model's latent space (model units, after the latent
     format's process_in). `basis` is orthonormal (C, C) with the three colour directions first;
-    `colour_scale` (3, 3, upper triangular) maps opponent coordinates onto them; `origin` is grey."""
+    `colour_scale` (3, 3, upper triangular) maps opponent coordinates onto them. Looks are centred
+    on the latent origin, the mean of the reference data, so no look is exactly that data's Gaussian."""
 
     basis: torch.Tensor
     colour_scale: torch.Tensor
-    origin: torch.Tensor = field(repr=False)
 
     @classmethod
-    def from_colour_map(cls, colour_to_latent: torch.Tensor, origin: torch.Tensor) -> ColourFrame:
-        """From the affine map latent = colour_to_latent @ (2*rgb - 1) + origin ((C, 3) and (C,))."""
+    def from_colour_map(cls, colour_to_latent: torch.Tensor) -> ColourFrame:
+        """From the linear part of latent = colour_to_latent @ (2*rgb - 1) + offset ((C, 3))."""
         directions = colour_to_latent.double() @ OPPONENT_AXES.T  # (C, 3): opponent axes in latent space
         channels = directions.shape[0]
         q, r = torch.linalg.qr(torch.cat([directions, torch.eye(channels, dtype=torch.float64)], dim=1))
         signs = torch.sign(torch.diagonal(r)[:3])
         q = torch.cat([q[:, :3] * signs, q[:, 3:]], dim=1)
-        return cls(q, signs[:, None] * r[:3, :3], origin.double())
+        return cls(q, signs[:, None] * r[:3, :3])
 
     def mixtures(self, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Per batch item and latent coordinate, the mixture each look sets: (B, C, MAX_LEVELS) each.
-        Coordinates outside the colour axes (and any axis at its neutral setting) stay N(mean, 1)."""
+        Coordinates outside the colour axes (and any axis at its neutral setting) stay N(0, 1)."""
         codes = codes.double()
         batch, channels = codes.shape[0], self.basis.shape[0]
         shift, contrast = codes[:, :3], codes[:, 3:6].exp()
@@ -134,12 +134,10 @@ class ColourFrame:
     def denoise(self, x: torch.Tensor, sigma: torch.Tensor, family: str, codes: torch.Tensor) -> torch.Tensor:
         """E[x0 | x] under each batch item's look; channels on dim 1, `sigma` one value per item.
         The frame is orthonormal, so the noise stays isotropic and each coordinate is denoised alone."""
-        basis, origin = self.basis.to(x.device), self.origin.to(x.device)
+        basis = self.basis.to(x.device)
         spatial = [1] * (x.ndim - 2)
         sigma = sigma.to(x.device, torch.float64).reshape(-1, 1, *spatial)
-        a = signal_scale(sigma, family)
-        # x - a * origin = a * (x0 - origin) + sigma * eps: the look's coordinates, with the same noise.
-        coords = torch.einsum("cd,bc...->bd...", basis, x.double() - a * origin.reshape(1, -1, *spatial))
+        coords = torch.einsum("cd,bc...->bd...", basis, x.double())
         means, stds, weights = (p.reshape(*p.shape[:2], *spatial, MAX_LEVELS) for p in self.mixtures(codes.to(x.device)))
-        clean = posterior_mean(coords, a, sigma, means, stds, weights)
-        return (origin.reshape(1, -1, *spatial) + torch.einsum("cd,bd...->bc...", basis, clean)).to(x.dtype)
+        clean = posterior_mean(coords, signal_scale(sigma, family), sigma, means, stds, weights)
+        return torch.einsum("cd,bd...->bc...", basis, clean).to(x.dtype)

@@ -20,18 +20,18 @@ def psnr(result, target):
 def frame(channels=4, scale=0.45, seed=0):
     """A colour map like the reference codec's: orthonormal colour columns, scaled, plus an offset."""
     q, _ = torch.linalg.qr(torch.randn(channels, 3, generator=torch.Generator().manual_seed(seed), dtype=torch.float64))
-    return looks.ColourFrame.from_colour_map(scale * q, torch.linspace(-0.2, 0.2, channels, dtype=torch.float64))
+    return looks.ColourFrame.from_colour_map(scale * q)
 
 
 def latent_of(colours: looks.ColourFrame, rgb: torch.Tensor) -> torch.Tensor:
-    """(B, 3, H, W) rgb in [0, 1] -> latent, with the same affine map the frame was built from."""
+    """(B, 3, H, W) rgb in [0, 1] -> latent, with the same linear map the frame was built from."""
     opponent = torch.einsum("or,brhw->bohw", looks.OPPONENT_AXES, 2 * rgb.double() - 1)
     coords = torch.einsum("ij,bjhw->bihw", colours.colour_scale, opponent)
-    return colours.origin.reshape(1, -1, 1, 1) + torch.einsum("co,bohw->bchw", colours.basis[:, :3], coords)
+    return torch.einsum("co,bohw->bchw", colours.basis[:, :3], coords)
 
 
 def opponent_of(colours: looks.ColourFrame, latent: torch.Tensor) -> torch.Tensor:
-    coords = torch.einsum("cd,bchw->bdhw", colours.basis, latent - colours.origin.reshape(1, -1, 1, 1))[:, :3]
+    coords = torch.einsum("cd,bchw->bdhw", colours.basis, latent)[:, :3]
     return torch.einsum("ij,bjhw->bihw", torch.linalg.inv(colours.colour_scale), coords)
 
 
@@ -73,9 +73,9 @@ def test_a_gaussian_look_denoises_to_the_closed_form_posterior_mean(family):
     mean, std = means[0, :, 0].reshape(1, -1, 1, 1), stds[0, :, 0].reshape(1, -1, 1, 1)
     a = (1 - sigma if family == "flow" else torch.ones(2, dtype=torch.float64)).reshape(-1, 1, 1, 1)
     s = sigma.reshape(-1, 1, 1, 1)
-    coords = torch.einsum("cd,bchw->bdhw", colours.basis, x - a * colours.origin.reshape(1, -1, 1, 1))
+    coords = torch.einsum("cd,bchw->bdhw", colours.basis, x)
     clean = mean + a * std**2 / (a**2 * std**2 + s**2) * (coords - a * mean)
-    expected = colours.origin.reshape(1, -1, 1, 1) + torch.einsum("cd,bdhw->bchw", colours.basis, clean)
+    expected = torch.einsum("cd,bdhw->bchw", colours.basis, clean)
     assert torch.allclose(got, expected, atol=1e-12)
 
 
