@@ -24,7 +24,7 @@ JOB_DIR = PACK_ROOT / ".cache" / "main_job"
 VIDEO_SUFFIXES = {".mp4", ".webm", ".mov", ".mkv", ".gif", ".webp"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 SOURCE_PROMPT = "a photo of shapes moving over a gradient"
-DEFAULT_PROMPT = "sepia comic"
+DEFAULT_PROMPT = "sunset comic"
 BASELINE_DENOISE = 0.5  # per-frame img2img strength: the look lands while the frame stays recognisable
 
 
