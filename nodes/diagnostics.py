@@ -47,24 +47,24 @@ class ExactDenoiserNet(torch.nn.Module):
             self.patch_embedding = torch.nn.Conv3d(video_channels, 1, 1)
 
     def forward(self, xc, timesteps, context=None, control=None, transformer_options={}, **kwargs):
+        per_item = (-1, *([1] * (xc.ndim - 1)))
         sigma = transformer_options["sigmas"].to(torch.float64)
         sigma = sigma.repeat(xc.shape[0] // sigma.shape[0]).flatten()
-        x = xc.double() * torch.sqrt(sigma**2 + 1.0).reshape(-1, *([1] * (xc.ndim - 1))) if self.family == "eps" else xc.double()
-        codes = look_codes(context, xc.shape[0])
+        x = xc.double() * torch.sqrt(sigma**2 + 1.0).reshape(per_item) if self.family == "eps" else xc.double()
+        codes = look_codes(context, xc.shape[0], xc.device)
         styled = codes.abs().sum(1) > 0
         denoised = self.data.denoise(x, sigma, self.family).double() if not styled.all() else None
         if styled.any():
             looked = self.colours.denoise(x, sigma, self.family, codes)
-            where = styled.reshape(-1, *([1] * (x.ndim - 1)))
-            denoised = looked if denoised is None else torch.where(where, looked, denoised)
-        return ((x - denoised) / sigma.reshape(-1, *([1] * (x.ndim - 1)))).to(xc.dtype)  # eps (EPS) or velocity (flow)
+            denoised = looked if denoised is None else torch.where(styled.reshape(per_item), looked, denoised)
+        return ((x - denoised) / sigma.reshape(per_item)).to(xc.dtype)  # eps (EPS) or velocity (flow)
 
 
-def look_codes(context: torch.Tensor | None, batch: int) -> torch.Tensor:
+def look_codes(context: torch.Tensor | None, batch: int, device) -> torch.Tensor:
     """The look each batch item's text embedding carries (its first token's first values)."""
     if context is None:
-        return torch.zeros(batch, CODE_LENGTH, dtype=torch.float64)
-    codes = context[:, 0, :CODE_LENGTH].double()
+        return torch.zeros(batch, CODE_LENGTH, dtype=torch.float64, device=device)
+    codes = context[:, 0, :CODE_LENGTH].to(device, torch.float64)
     return codes.repeat(batch // codes.shape[0], 1) if codes.shape[0] != batch else codes
 
 
