@@ -2,7 +2,7 @@
 contrast, saturation, posterized tone levels), and the look is a per-colour-axis Gaussian mixture
 in latent space. The denoiser stays the analytic posterior mean, so unsampling under one prompt and
 resampling under another restyles a video with no weights, and the same prompt both ways returns
-the input exactly.
+the input exactly (for smooth looks; a posterized look maps many tones to one, so it cannot).
 
 Colours are handled on opponent axes (luma, red-green, yellow-blue) of ``2 * rgb - 1``; a
 :class:`ColourFrame` says where those axes lie in a model's latent space.
@@ -46,11 +46,10 @@ class Look:
         return torch.tensor([*self.shift, *(math.log(c) for c in self.contrast), *self.levels], dtype=torch.float64)
 
 
-def tinted(r: float, g: float, b: float, brightness: float = 0.0, contrast: float = 1.0, saturation: float = 1.0,
-           levels: int = 0) -> Look:
+def tinted(r: float, g: float, b: float, brightness: float = 0.0, contrast: float = 1.0, saturation: float = 1.0) -> Look:
     """A look whose chroma moves to the colour (r, g, b) in [0, 1] and whose luma moves by `brightness`."""
     chroma = OPPONENT_AXES[1:] @ (2.0 * torch.tensor([r, g, b], dtype=torch.float64) - 1.0)
-    return Look((brightness, float(chroma[0]), float(chroma[1])), (contrast, saturation, saturation), (levels, 0, 0))
+    return Look((brightness, float(chroma[0]), float(chroma[1])), (contrast, saturation, saturation))
 
 
 def graded(brightness: float = 0.0, contrast: float = 1.0, saturation: float = 1.0, levels: int = 0,
