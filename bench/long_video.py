@@ -130,7 +130,7 @@ def report_comfyui_agreement():
     cases = [("SD1.5 model, 40 frames, static 16/4 pyramid", "SD1.5", "SD1", 40, ContextOptions(length=16, overlap=4)),
              ("Wan2.1 model, 21 latent (81 px) frames, 33/8 px", "Wan2.1", "Wan2.1", 81, ContextOptions(length=33, overlap=8))]
     for name, family, ays, frames, options in cases:
-        model, vae, cond = diagnostics.RewindReferenceModel.execute(family, "mixture").result
+        model, vae, cond, _ = diagnostics.RewindReferenceModel.execute(family, "mixture").result
         latent = {"samples": vae.encode(torch.rand(frames, 32, 32, 3, generator=torch.Generator().manual_seed(0)))}
         sigmas = sampling.RewindAYSScheduler.execute(ays, 8, 1.0).result[0]
 

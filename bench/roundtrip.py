@@ -24,7 +24,7 @@ REWIND_MODES = [("euler", None), ("heun", None), ("dpmpp_2m", None), ("exact", 2
 def build(family, data):
     from rewind.nodes import diagnostics
 
-    model, vae, cond = diagnostics.RewindReferenceModel.execute(family, data).result
+    model, vae, cond, _ = diagnostics.RewindReferenceModel.execute(family, data).result
     frames = 9 if family == "Wan2.1" else 4
     pixels = torch.rand(frames, 128, 128, 3, generator=torch.Generator().manual_seed(0))
     return model, cond, {"samples": vae.encode(pixels)}

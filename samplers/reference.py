@@ -11,6 +11,31 @@ import torch
 from .families import FAMILIES
 
 
+def signal_scale(sigma: torch.Tensor, family: str) -> torch.Tensor:
+    """alpha(sigma) in x = alpha * x0 + sigma * eps: 1 for EPS models, 1 - sigma for flow models."""
+    if family not in FAMILIES:
+        raise ValueError(f"Unknown model family {family!r}: expected one of {FAMILIES}.")
+    return 1.0 - sigma if family == "flow" else torch.ones_like(sigma)
+
+
+def posterior_mean(x: torch.Tensor, a: torch.Tensor, sigma: torch.Tensor, means: torch.Tensor, stds: torch.Tensor,
+                   weights: torch.Tensor) -> torch.Tensor:
+    """E[x0 | x = a * x0 + sigma * eps] for x0 ~ sum_k weights_k N(means_k, stds_k^2), element-wise.
+
+    The mixture's component axis is last; its parameters broadcast against `x` (one mixture for
+    all elements, or one per channel and batch item). Zero-weight components are ignored.
+    """
+    x_k, a_k, sigma_k = x.unsqueeze(-1), a.unsqueeze(-1), sigma.unsqueeze(-1)
+    variances = stds**2
+    # Marginal of x under component k is N(a*mu_k, a^2 s_k^2 + sigma^2).
+    marginal_var = a_k**2 * variances + sigma_k**2
+    residual = x_k - a_k * means
+    log_post = torch.log(weights) - 0.5 * torch.log(marginal_var) - 0.5 * residual**2 / marginal_var
+    posterior = torch.softmax(log_post, dim=-1)
+    component_mean = means + a_k * variances / marginal_var * residual
+    return (posterior * component_mean).sum(-1)
+
+
 @dataclass(frozen=True)
 class GaussianMixture:
     """Each latent element is i.i.d. from sum_k weights[k] * N(means[k], stds[k]**2)."""
@@ -21,23 +46,9 @@ class GaussianMixture:
 
     def denoise(self, x: torch.Tensor, sigma: torch.Tensor | float, family: str) -> torch.Tensor:
         """E[x0 | x] where x = alpha(sigma) * x0 + sigma * eps; `sigma` is a float or one value per batch item."""
-        x64 = x.double()
         sigma = torch.as_tensor(sigma, dtype=torch.float64, device=x.device).reshape(-1, *([1] * (x.ndim - 1)))
-        if family not in FAMILIES:
-            raise ValueError(f"Unknown model family {family!r}: expected one of {FAMILIES}.")
-        a = 1.0 - sigma if family == "flow" else torch.ones_like(sigma)
-        means = torch.tensor(self.means, dtype=torch.float64, device=x.device)
-        variances = torch.tensor(self.stds, dtype=torch.float64, device=x.device) ** 2
-        log_weights = torch.log(torch.tensor(self.weights, dtype=torch.float64, device=x.device))
-        # Component axis last: marginal of x under component k is N(a*mu_k, a^2 s_k^2 + sigma^2).
-        x_k = x64.unsqueeze(-1)
-        a_k, sigma_k = a.unsqueeze(-1), sigma.unsqueeze(-1)
-        marginal_var = a_k**2 * variances + sigma_k**2
-        residual = x_k - a_k * means
-        log_post = log_weights - 0.5 * torch.log(marginal_var) - 0.5 * residual**2 / marginal_var
-        posterior = torch.softmax(log_post, dim=-1)
-        component_mean = means + a_k * variances / marginal_var * residual
-        return (posterior * component_mean).sum(-1).to(x.dtype)
+        parameters = [torch.tensor(p, dtype=torch.float64, device=x.device) for p in (self.means, self.stds, self.weights)]
+        return posterior_mean(x.double(), signal_scale(sigma, family), sigma, *parameters).to(x.dtype)
 
     def sample(self, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
         """Draws clean data from the mixture (float32)."""

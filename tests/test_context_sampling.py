@@ -19,7 +19,7 @@ def nodes(comfy):
 
 def clip(nodes, family, frames):
     _, diagnostics, _ = nodes
-    model, vae, cond = diagnostics.RewindReferenceModel.execute(family, "mixture").result
+    model, vae, cond, _ = diagnostics.RewindReferenceModel.execute(family, "mixture").result
     pixels = torch.rand(frames, 32, 32, 3, generator=torch.Generator().manual_seed(4))
     return model, cond, {"samples": vae.encode(pixels)}
 

@@ -81,7 +81,7 @@ def test_messages_say_what_to_set(modules):
 
 def reference(modules, family="SD1.5"):
     _, _, _, diagnostics, _ = modules
-    model, vae, cond = diagnostics.RewindReferenceModel.execute(family, "gaussian").result
+    model, vae, cond, _ = diagnostics.RewindReferenceModel.execute(family, "gaussian").result
     pixels = torch.rand(4, 32, 32, 3, generator=torch.Generator().manual_seed(0))
     return model, cond, {"samples": vae.encode(pixels)}
 

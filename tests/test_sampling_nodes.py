@@ -19,7 +19,7 @@ def nodes(comfy):
 
 def reference(nodes, family, data="mixture"):
     _, diagnostics = nodes
-    model, vae, cond = diagnostics.RewindReferenceModel.execute(family, data).result
+    model, vae, cond, _ = diagnostics.RewindReferenceModel.execute(family, data).result
     frames = 9 if family == "Wan2.1" else 4
     pixels = torch.rand(frames, 64, 64, 3, generator=torch.Generator().manual_seed(3))
     return model, cond, {"samples": vae.encode(pixels)}

@@ -1,5 +1,6 @@
-"""The main job (``make run``): the reference workflow runs on the sample clip and reports a
-video and the roundtrip PSNR; a user workflow missing a model says which file and where."""
+"""The main job (``make run``): the reference workflow restyles the sample clip and reports the
+video, a contact sheet, the temporal consistency against a per-frame restyle and the roundtrip
+PSNR; a user workflow missing a model says which file and where."""
 from __future__ import annotations
 
 import json
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 
 import imageio_ffmpeg
+import numpy as np
 import pytest
 
 from rewind.rewind_queue.api import ComfyAPI
@@ -18,6 +20,7 @@ from rewind.rewind_queue.workflow import with_required_defaults
 
 ROOT = Path(__file__).resolve().parents[1]
 PSNR_LINE = re.compile(r"roundtrip PSNR: ([\d.]+|inf) dB")
+CONSISTENCY_LINE = re.compile(r"source ([\d.]+), result ([\d.]+), baseline ([\d.]+)")
 
 
 def missing_rewind_nodes() -> set[str]:
@@ -29,23 +32,49 @@ def missing_rewind_nodes() -> set[str]:
 needs_rewind_nodes = pytest.mark.skipif(bool(missing_rewind_nodes()), reason=f"Rewind nodes not written yet: {missing_rewind_nodes()}")
 
 
-def frame_count(video: Path) -> int:
+def frames_of(video: Path) -> np.ndarray:
     reader = imageio_ffmpeg.read_frames(str(video))
-    next(reader)  # metadata
-    return sum(1 for _ in reader)
+    meta = next(reader)
+    width, height = meta["size"]
+    return np.stack([np.frombuffer(frame, np.uint8).reshape(height, width, 3) for frame in reader]).astype(np.float64)
+
+
+def frame_count(video: Path) -> int:
+    return len(frames_of(video))
+
+
+def printed_paths(printed: str, label: str) -> list[Path]:
+    return [Path(line.split(": ", 1)[1]) for line in printed.splitlines() if line.startswith(f"{label}: ")]
 
 
 @pytest.mark.server
 @needs_rewind_nodes
-def test_main_job_writes_a_video_and_reports_roundtrip_psnr(comfy_server, tmp_path, capsys):
+def test_main_job_restyles_steadier_than_per_frame_and_still_roundtrips(comfy_server, tmp_path, capsys):
     assert main(["--server", comfy_server.url, "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
     psnr = PSNR_LINE.search(printed)
     assert psnr, printed
-    assert psnr.group(1) == "inf" or float(psnr.group(1)) > 60, "the exact unsampler should round-trip near losslessly"
-    videos = [Path(line.split(": ", 1)[1]) for line in printed.splitlines() if line.startswith("output video: ")]
-    assert len(videos) == 1 and videos[0].is_relative_to(tmp_path)
-    assert frame_count(videos[0]) == frame_count(SAMPLE_CLIP) == 24
+    assert psnr.group(1) == "inf" or float(psnr.group(1)) > 100, "source prompt both ways must return the input"
+    [video] = printed_paths(printed, "output video")
+    assert video.is_relative_to(tmp_path)
+    restyled, source = frames_of(video), frames_of(SAMPLE_CLIP)
+    assert len(restyled) == len(source) == 24
+    assert np.abs(restyled - source).mean() > 20, "the default prompt should visibly change the look"
+    [sheet] = printed_paths(printed, "output image")
+    assert sheet.suffix == ".png" and sheet.read_bytes().startswith(b"\x89PNG")
+    source_warp, result_warp, baseline_warp = map(float, CONSISTENCY_LINE.search(printed).groups())
+    assert result_warp < 0.25 * baseline_warp, printed
+    assert result_warp < 3 * source_warp, "the restyle should keep the source's motion"
+
+
+@pytest.mark.server
+@needs_rewind_nodes
+def test_main_job_prompt_changes_the_look(comfy_server, tmp_path, capsys):
+    assert main(["--server", comfy_server.url, "--out", str(tmp_path), "--prompt", "night"]) == 0
+    [video] = printed_paths(capsys.readouterr().out, "output video")
+    night, source = frames_of(video), frames_of(SAMPLE_CLIP)
+    assert night.mean() < source.mean() - 20  # darker
+    assert night[..., 2].mean() > night[..., 0].mean() + 20  # and blue
 
 
 @pytest.mark.server

@@ -28,8 +28,9 @@ SDXL_CANNY = Model("controlnet-canny-sdxl-1.0.safetensors", "controlnet",
                    f"{HF}/diffusers/controlnet-canny-sdxl-1.0/resolve/main/diffusion_pytorch_model.fp16.safetensors",
                    "Hugging Face: diffusers/controlnet-canny-sdxl-1.0 (file diffusion_pytorch_model.fp16.safetensors, "
                    "saved as controlnet-canny-sdxl-1.0.safetensors)")
-ANIMATEDIFF = Model("v3_sd15_mm.ckpt", "animatediff_models", f"{HF}/guoyww/animatediff/resolve/main/v3_sd15_mm.ckpt",
-                    "Hugging Face: guoyww/animatediff")
+ANIMATEDIFF = Model("mm_sd15_v3.safetensors", "animatediff_models",
+                    f"{HF}/conrevo/AnimateDiff-A1111/resolve/main/motion_module/mm_sd15_v3.safetensors",
+                    "Hugging Face: conrevo/AnimateDiff-A1111 (the safetensors release of guoyww's v3_sd15_mm.ckpt)")
 HOTSHOT = Model("hsxl_temporal_layers.f16.safetensors", "animatediff_models",
                 f"{HF}/hotshotco/Hotshot-XL/resolve/main/hsxl_temporal_layers.f16.safetensors",
                 "Hugging Face: hotshotco/Hotshot-XL")
