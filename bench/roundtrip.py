@@ -110,6 +110,34 @@ def learned_table(steps=16, per_class=4):
         print(f"| {cfg:g} | " + " | ".join(cells) + " |")
 
 
+def cfg_pair_table(steps=16, per_class=4):
+    """How far the result moves from the input when the two passes' CFGs differ (same prompt, default
+    unsampler), on the learned model: the measured range behind the README's CFG advice."""
+    from rewind.nodes import diagnostics, sampling
+    from rewind.tests.learned_model import CONDITIONS, held_out_latents, load_learned_model
+
+    model, conditioning = load_learned_model()
+    sigmas = sampling.RewindAYSScheduler.execute("SD1", steps, 1.0).result[0]
+    print(f"\nLearned model, default unsampler (bdia), same prompt both passes, {steps} steps: worst-class PSNR of the "
+          "result against the input, by unsampler CFG (rows) and resampler CFG (columns)")
+    print("| unsampler CFG | " + " | ".join(f"resample CFG {c:g}" for c in LEARNED_CFGS) + " |")
+    print("|---" * (1 + len(LEARNED_CFGS)) + "|")
+    for unsample_cfg in LEARNED_CFGS:
+        cells = []
+        for resample_cfg in LEARNED_CFGS:
+            psnrs = []
+            for condition in CONDITIONS:
+                latent = {"samples": model.model.process_latent_out(held_out_latents(condition, per_class))}
+                positive, negative = conditioning[condition], conditioning[""]
+                noise = sampling.RewindUnsampler.execute(model, positive, negative, latent, unsample_cfg, sigmas,
+                                                         "bdia").result[0]
+                out = sampling.RewindResampler.execute(model, positive, negative, noise, resample_cfg,
+                                                       "match unsampler").result[0]
+                psnrs.append(diagnostics.latent_psnr(latent["samples"], out["samples"]))
+            cells.append(f"{min(psnrs):.1f} dB")
+        print(f"| {unsample_cfg:g} | " + " | ".join(cells) + " |")
+
+
 def accuracy_table(steps_list):
     from rewind.nodes import diagnostics, sampling
 
@@ -210,6 +238,7 @@ def main():
     args = parser.parse_args()
     import_comfyui(cpu=not args.gpu)
     learned_table()
+    cfg_pair_table()
     if args.learned_only:
         return
     accuracy_table(args.steps)
