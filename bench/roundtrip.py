@@ -22,8 +22,7 @@ from comfy_env import import_comfyui
 FAMILIES = {"SD1.5 (eps)": ("SD1.5", "SD1"), "Wan2.1 (flow)": ("Wan2.1", "Wan2.1")}
 REWIND_MODES = [("euler", None), ("heun", None), ("dpmpp_2m", None), ("exact", 2), ("exact", 4), ("exact", 8),
                 ("exact_heun", 4), ("bdia", 4)]
-LEARNED_MODES = [("euler", None), ("exact", 1), ("exact", 2), ("exact", 4), ("exact", 8), ("exact_heun", 4),
-                 ("bdia", 4)]
+LEARNED_MODES = [("euler", None), ("exact", 2), ("exact", 4), ("exact_heun", 4), ("bdia", 4)]
 LEARNED_CFGS = (1.0, 3.0, 7.0)
 
 
@@ -69,7 +68,7 @@ def rewind(model, cond, latent, sigmas, solver, iterations, cfg=1.0, negative=No
     return noise, sampling.RewindResampler.execute(model, cond, negative, noise, cfg, "match unsampler").result[0]
 
 
-def learned_table(steps=16, per_class=4):
+def learned_table(steps=16, per_class=2):
     """The issue's measurement on a trained network: held-out latents of each class, its prompt as
     positive and the empty prompt as negative, same prompt and CFG on both passes. Cells give the
     worse class's PSNR and the model calls per step for both passes together (CFG's cond/uncond
@@ -110,7 +109,7 @@ def learned_table(steps=16, per_class=4):
         print(f"| {cfg:g} | " + " | ".join(cells) + " |")
 
 
-def cfg_pair_table(steps=16, per_class=4):
+def cfg_pair_table(steps=16, per_class=2):
     """How far the result moves from the input when the two passes' CFGs differ (same prompt, default
     unsampler), on the learned model: the measured range behind the README's CFG advice."""
     from rewind.nodes import diagnostics, sampling
