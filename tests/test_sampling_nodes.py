@@ -233,7 +233,7 @@ def test_cond_and_uncond_share_one_model_call_and_cfg_1_skips_uncond(nodes, cfg,
     assert batches == [frames * batch_factor] * 4
 
 
-@pytest.mark.parametrize("solver", ["exact", "euler", "heun"])
+@pytest.mark.parametrize("solver", ["bdia", "exact", "euler", "heun"])
 def test_core_context_windows_keep_working_inside_rewind(nodes, solver):
     """Core's WanContextWindowsManual looks each evaluated sigma up in the schedule and raises when it
     is not there; every Rewind solver must evaluate only there. (Core's handler only supports batch 1,
@@ -269,3 +269,17 @@ def test_sampler_object_with_add_noise_on_says_it_ignores_the_noise(nodes, caplo
     resampler = sampling.RewindResampleSampler.execute("euler").result[0]
     SamplerCustom.execute(model, True, 0, 1.0, cond, cond, resampler, sigmas, latent)
     assert "add_noise is on" in caplog.text
+
+
+def test_bdia_retraces_a_patched_model_exactly(nodes):
+    """ControlNet, AnimateDiff and LoRA hooks patch the model the guider calls; the resampler calls
+    the same patched model at the same states, so the roundtrip stays exact, however rough the patch."""
+    sampling, diagnostics = nodes
+    model, cond, latent = reference(nodes, "SD1.5")
+    model = model.clone()
+    model.set_model_unet_function_wrapper(
+        lambda apply, args: apply(args["input"], args["timestep"], **args["c"]) + 0.3 * torch.sin(8.0 * args["input"]))
+    sigmas = sampling.RewindAYSScheduler.execute("SD1", 16, 1.0).result[0]
+    noise = sampling.RewindUnsampler.execute(model, cond, cond, latent, 1.0, sigmas, "bdia").result[0]
+    out = sampling.RewindResampler.execute(model, cond, cond, noise, 1.0, "match unsampler").result[0]
+    assert diagnostics.latent_psnr(latent["samples"], out["samples"]) >= 90.0
