@@ -1,4 +1,4 @@
-"""A small *learned* SD1.5-architecture denoiser, trained by the project on CPU in minutes.
+"""A small *learned* SD1.5-architecture denoiser, trained by the project on CPU (800 steps, ~20 minutes).
 
 Closed-form denoisers are far smoother than a trained network, so inversion that is exact on them
 can still fail on real models. This is ComfyUI's own SD1.5 UNet (cross-attention, eps prediction on
