@@ -39,9 +39,12 @@ class RewindSampler(comfy.samplers.Sampler):
     """
 
     def __init__(self, direction: str, solver: str, exact_iterations: int = 0, hook_factory=None,
-                 record_trajectory: bool = False, trajectory=None):
+                 record_trajectory: bool = False, trajectory=None, previous: torch.Tensor | None = None,
+                 noise_rounding: torch.Tensor | None = None):
         self.direction, self.solver, self.exact_iterations = direction, solver, exact_iterations
         self.hook_factory = hook_factory
+        # Resampling a coupled (BDIA) path: the unsampler's state below the noise, and the rounding to add back.
+        self.previous, self.noise_rounding = previous, noise_rounding
         self.record = offload if record_trajectory else None
         self.trajectory = trajectory or {}
         self.result: loop.PathResult | None = None
@@ -77,10 +80,20 @@ class RewindSampler(comfy.samplers.Sampler):
             self.result = loop.unsample(denoise, x, path, self.solver, family, self.exact_iterations, hooks, info,
                                         callback, self.record)
         else:
-            self.result = loop.resample(denoise, x, path, self.solver, family, hooks, info, callback)
+            previous = self.previous.to(x.device) if self.previous is not None else None
+            if self.noise_rounding is not None:
+                x = x.to(loop.coupling_dtype(x)) + self.noise_rounding.to(x.device)
+            self.result = loop.resample(denoise, x, path, self.solver, family, hooks, info, callback, previous)
         check_finite(self.result.x, f"{where}: the result",
                      "the model returned non-finite values; lower cfg, or load the model in fp32 or bf16 instead of fp16.")
         return self.result.x
+
+
+def noise_rounding(model, exact: torch.Tensor, samples: torch.Tensor) -> torch.Tensor:
+    """What turning the unsampler's exact end state into the float32 LATENT `samples` rounded off, as
+    the resampler will read them back (ComfyUI scales LATENTs in and out of the model's space)."""
+    read_back = model.model.process_latent_in(samples.to(exact.device)).to(exact.dtype)
+    return offload(exact - read_back)
 
 
 def offload(x: torch.Tensor) -> torch.Tensor:

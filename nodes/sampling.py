@@ -7,29 +7,33 @@ import torch
 from comfy_api.latest import io
 
 from ..samplers.loop import DEFAULT_EXACT_ITERATIONS
-from ..samplers.solvers import SOLVERS
+from ..samplers.solvers import COUPLED_SOLVERS, SOLVERS
 from ..samplers.state import LATENT_KEY, UnsampledState
 from ..schedules import ays, paths
 from . import context
 from .comfy_sampling import (RewindSampler, as_path, check_latent, check_schedule, ensure_trajectory_fits, model_family,
-                             run)
+                             noise_rounding, offload, run)
 from .validation import RewindInputError, checked_inputs
 
 log = logging.getLogger("rewind")
 
 EXACT = "exact"
+BDIA = "bdia"
 # Exact modes and the one-step solver whose resampling steps each one inverts.
 EXACT_MODES = {EXACT: "euler", "exact_heun": "heun"}
 MATCH = "match unsampler"
-UNSAMPLE_SOLVERS = [*EXACT_MODES, *SOLVERS]
+UNSAMPLE_SOLVERS = [BDIA, *EXACT_MODES, *(name for name in SOLVERS if name != BDIA)]
+# A SAMPLER's output is one tensor: a coupled solver's second state cannot travel through SamplerCustom.
+SAMPLER_UNSAMPLE_SOLVERS = [name for name in UNSAMPLE_SOLVERS if name not in COUPLED_SOLVERS]
 RESAMPLE_SOLVERS = [MATCH, *SOLVERS]
 ContextOptions = io.Custom("REWIND_CONTEXT_OPTIONS")
 Coherence = io.Custom("REWIND_COHERENCE")
 
 
 def unsample_sampler(solver: str, exact_iterations: int, record_trajectory: bool = False) -> RewindSampler:
-    """An exact mode retraces its one-step solver with fixed-point iterations; the others step explicitly."""
-    exact = solver in EXACT_MODES
+    """An exact mode retraces its one-step solver with fixed-point iterations; BDIA solves only its first
+    step that way (the others invert algebraically); the remaining solvers step explicitly."""
+    exact = solver in EXACT_MODES or solver in COUPLED_SOLVERS
     return RewindSampler("unsample", EXACT_MODES.get(solver, solver), exact_iterations if exact else 0,
                          record_trajectory=record_trajectory)
 
@@ -64,21 +68,23 @@ class RewindUnsampler(io.ComfyNode):
             display_name="Rewind Unsampler",
             category="Rewind/sampling",
             description="Runs a deterministic sampler backwards, from the clean latent up to noise, so the noise keeps "
-                        "the video's motion and composition. 'exact' solves each step so that the resampler's euler "
-                        "step lands back on the input: same prompt in, the same video out.",
+                        "the video's motion and composition. 'bdia' (default) takes steps the resampler inverts "
+                        "exactly, at one model call per step and any CFG: same prompt in, the same video out.",
             inputs=[
                 *_model_inputs(1.0, "Guidance while unsampling. Higher keeps the restyled result closer to the input; "
                                     "1.0 skips the negative pass and is the fastest."),
                 io.Sigmas.Input("sigmas", tooltip="The schedule (RewindAYSScheduler or any scheduler), either direction: "
                                                   "the unsampler always travels clean -> noise."),
-                io.Combo.Input("solver", options=UNSAMPLE_SOLVERS, default=EXACT,
-                               tooltip="'exact' inverts the resampler's euler steps (fixed-point, several model calls "
-                                       "per step); 'exact_heun' inverts heun steps: twice the calls, noise closer to "
-                                       "true noise (better restyles). The others run their explicit step backwards "
-                                       "(one call per step, as FlipSigmas + SamplerCustom)."),
+                io.Combo.Input("solver", options=UNSAMPLE_SOLVERS, default=BDIA,
+                               tooltip="'bdia' (default): bi-directional integration; the resampler ('match "
+                                       "unsampler') inverts every step algebraically, so the roundtrip is exact on "
+                                       "any model and CFG at one model call per step. 'exact' / 'exact_heun' invert "
+                                       "euler / heun steps by fixed-point iteration (several calls per step, less "
+                                       "exact on trained models and at high CFG). The others run their explicit step "
+                                       "backwards (one call per step, as FlipSigmas + SamplerCustom)."),
                 io.Int.Input("exact_iterations", default=DEFAULT_EXACT_ITERATIONS, min=1, max=50,
-                             tooltip="Model calls per step in exact mode. 4 reaches >100 dB on exact test models; "
-                                     "raise it for stiff models or large steps."),
+                             tooltip="Fixed-point iterations (model calls) per step in exact modes; for 'bdia' only "
+                                     "the first step from the clean latent uses them."),
                 _context_input(),
             ],
             outputs=[io.Latent.Output(display_name="noise",
@@ -96,8 +102,12 @@ class RewindUnsampler(io.ComfyNode):
         sampler = unsample_sampler(solver, exact_iterations, record_trajectory=True)
         samples = run(_windowed(model, context_options), positive, negative, latent, cfg, sampler, path)
         # The trajectory is already in host memory (RewindSampler offloads it as it goes).
+        result = sampler.result
+        coupled = result.previous is not None
         state = UnsampledState(tuple(path), sampler.solver, sampler.exact_iterations > 0, model_family(model),
-                               tuple(samples.shape), sampler.result.trajectory)
+                               tuple(samples.shape), result.trajectory,
+                               offload(result.previous) if coupled else None,
+                               noise_rounding(model, result.x, samples) if coupled else None)
         return io.NodeOutput({**latent, "samples": samples, LATENT_KEY: state})
 
 
@@ -154,8 +164,12 @@ class RewindResampler(io.ComfyNode):
             log.warning("RewindResampler: the latent was unsampled to retrace %s steps exactly; %s will not land "
                         "back on the input. Pick 'match unsampler' for an exact roundtrip.", state.solver, chosen)
         hook_factory = coherence.make_hook if coherence is not None else None
+        # A coupled path is retraced from its last two states, when the schedule is the unsampler's own.
+        retrace = state is not None and sigmas is None and chosen == state.solver and state.previous is not None
         sampler = RewindSampler("resample", chosen, hook_factory=hook_factory,
-                                trajectory=state.trajectory if state is not None else None)
+                                trajectory=state.trajectory if state is not None else None,
+                                previous=state.previous if retrace else None,
+                                noise_rounding=state.noise_rounding if retrace else None)
         clean = {k: v for k, v in latent.items() if k != LATENT_KEY}
         samples = run(_windowed(model, context_options), positive, negative, clean, cfg, sampler, path)
         return io.NodeOutput({**clean, "samples": samples})
@@ -242,7 +256,9 @@ class RewindUnsampleSampler(io.ComfyNode):
             description="Rewind's unsampling as a SAMPLER for core SamplerCustom / SamplerCustomAdvanced (add_noise off, "
                         "any schedule direction). Safe for flow models, where core samplers end in inf.",
             inputs=[
-                io.Combo.Input("solver", options=UNSAMPLE_SOLVERS, default=EXACT, tooltip="As in RewindUnsampler."),
+                io.Combo.Input("solver", options=SAMPLER_UNSAMPLE_SOLVERS, default=EXACT,
+                               tooltip="As in RewindUnsampler, less 'bdia': its second state cannot travel through "
+                                       "SamplerCustom (use RewindUnsampler -> RewindResampler for it)."),
                 io.Int.Input("exact_iterations", default=DEFAULT_EXACT_ITERATIONS, min=1, max=50,
                              tooltip="Model calls per step in exact mode."),
             ],

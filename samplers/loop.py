@@ -15,7 +15,7 @@ from ..schedules.paths import CLEAN_SIGMA_FLOOR
 from .families import alpha
 from .hooks import LoopInfo, StepHook
 from .inversion import anderson_fixed_point
-from .solvers import ONE_STEP_SOLVERS, Denoise, first_order, get_solver
+from .solvers import COUPLED_SOLVERS, ONE_STEP_SOLVERS, Denoise, first_order, get_solver
 
 # (step index, denoised, x after the step, total steps)
 Callback = Callable[[int, torch.Tensor, torch.Tensor, int], None]
@@ -28,6 +28,9 @@ class PathResult:
     evaluations: int
     # Unsampling only: the state at every sigma of the path (when recorded), for coherence anchors.
     trajectory: dict[float, torch.Tensor] = field(default_factory=dict)
+    # Unsampling with a coupled solver (BDIA) only: the state one level below the end, which the
+    # resampler needs along with the end state to retrace the path.
+    previous: torch.Tensor | None = None
 
 
 class _Counted:
@@ -39,6 +42,17 @@ class _Counted:
     def __call__(self, x, sigma):
         self.calls += 1
         return self.denoise(x, sigma)
+
+
+def coupling_dtype(x: torch.Tensor) -> torch.dtype:
+    """Coupled solvers add and subtract whole states; in float64 the resampler's subtraction undoes the
+    unsampler's addition to ~1e-16, where float32's ~1e-7 would be amplified by a stiff model
+    (high CFG) step after step. The model itself still sees the latent's dtype. (MPS has no float64.)"""
+    return x.dtype if x.device.type == "mps" else torch.float64
+
+
+def _in_model_dtype(denoise: Denoise, dtype: torch.dtype) -> Denoise:
+    return lambda x, sigma: denoise(x.to(dtype), sigma)
 
 
 def _apply_hooks(hooks: Sequence[StepHook], x, denoised, step, info):
@@ -56,18 +70,35 @@ def resample(
     hooks: Sequence[StepHook] = (),
     info: LoopInfo | None = None,
     callback: Callback | None = None,
+    previous: torch.Tensor | None = None,
 ) -> PathResult:
-    """Samples down `path` (descending floats ending at the clean level) from `x`, adding no noise."""
+    """Samples down `path` (descending floats ending at the clean level) from `x`, adding no noise.
+
+    previous: for a coupled solver (BDIA), the unsampler's state at path[1]; the first step is then
+    already taken and every later one retraces the unsampler's exactly. Coupled solvers return x in
+    coupling_dtype(x).
+    """
     step_fn = get_solver(solver)
     counted = _Counted(denoise)
+    model = counted
     info = info or LoopInfo("resample", tuple(path), frame_axis=0, family=family)
     memory = None
     total = len(path) - 1
-    for i in range(total):
-        x, denoised, memory = step_fn(counted, x, path[i], path[i + 1], family, memory)
+    start = 0
+    model_dtype = x.dtype
+    if solver in COUPLED_SOLVERS:
+        model, x = _in_model_dtype(counted, model_dtype), x.to(coupling_dtype(x))
+        if previous is not None and total > 0:
+            memory, x = (path[0], x), previous.to(x)
+            x = _apply_hooks(hooks, x, x, 0, info)
+            if callback is not None:
+                callback(0, x.to(model_dtype), x.to(model_dtype), total)
+            start = 1
+    for i in range(start, total):
+        x, denoised, memory = step_fn(model, x, path[i], path[i + 1], family, memory)
         x = _apply_hooks(hooks, x, denoised, i, info)
         if callback is not None:
-            callback(i, denoised, x, total)
+            callback(i, denoised, x.to(model_dtype), total)
     return PathResult(x, counted.calls)
 
 
@@ -88,42 +119,57 @@ def unsample(
     exact_iterations = 0: the solver's explicit step run backwards (what FlipSigmas + SamplerCustom
     does; a step from sigma 0 evaluates the model at CLEAN_SIGMA_FLOOR as core does).
     exact_iterations > 0: each step is the exact inverse of the resampler's `solver` step, found by
-    Anderson-accelerated fixed point iteration (one-step solvers only).
+    Anderson-accelerated fixed point iteration (one-step solvers only). For a coupled solver (BDIA)
+    only the first step, from the clean latent, is solved this way (or taken explicitly when 0); every
+    later step is BDIA's, algebraically inverted by the resampler: one model call per step.
     record: when given, the state at every level is kept as record(x) (e.g. an async copy to host
     memory) in PathResult.trajectory, for coherence anchors.
     """
-    if exact_iterations and solver not in ONE_STEP_SOLVERS:
+    coupled = solver in COUPLED_SOLVERS
+    if exact_iterations and solver not in ONE_STEP_SOLVERS and not coupled:
         raise ValueError(
-            f"Exact inversion retraces a one-step solver ({', '.join(ONE_STEP_SOLVERS)}); "
-            f"'{solver}' carries history between steps. Pick euler or heun for exact mode."
+            f"Exact inversion retraces a one-step solver ({', '.join(ONE_STEP_SOLVERS)}) or a coupled one "
+            f"({', '.join(COUPLED_SOLVERS)}); '{solver}' carries history between steps. Pick one of those."
         )
     step_fn = get_solver(solver)
     counted = _Counted(denoise)
+    model = counted
+    model_dtype = x.dtype
+    if coupled:
+        model, x = _in_model_dtype(counted, model_dtype), x.to(coupling_dtype(x))
     info = info or LoopInfo("unsample", tuple(path), frame_axis=0, family=family)
-    trajectory = {path[0]: record(x)} if record else {}
+    trajectory = {path[0]: record(x.to(model_dtype))} if record else {}
     memory = None
     last_denoised = x  # the clean estimate at the start is the input itself
     total = len(path) - 1
+    previous = None
     for i in range(total):
         s, t = path[i], path[i + 1]
-        if exact_iterations:
+        if coupled and i > 0:
+            before = x
+            x, denoised, _ = step_fn(model, x, s, t, family, (path[i - 1], previous))
+            previous = before
+        elif exact_iterations:
+            retraced = get_solver("euler") if coupled else step_fn
             guess = _explicit_guess(x, last_denoised, s, t, family)
             latest = {}  # only the newest clean estimate is kept: older ones would pin memory
 
             def residual(y, target=x, s=s, t=t):
-                landed, latest["denoised"], _ = step_fn(counted, y, t, s, family, None)
+                landed, latest["denoised"], _ = retraced(model, y, t, s, family, None)
                 return target - landed
 
+            previous = x
             x = anderson_fixed_point(residual, guess, exact_iterations)
             denoised = last_denoised = latest["denoised"]
         else:
-            x, denoised, memory = step_fn(counted, x, max(s, CLEAN_SIGMA_FLOOR), t, family, memory)
+            previous = x
+            x, denoised, memory = step_fn(model, x, max(s, CLEAN_SIGMA_FLOOR), t, family, memory)
         x = _apply_hooks(hooks, x, denoised, i, info)
         if record:
-            trajectory[t] = record(x)
+            trajectory[t] = record(x.to(model_dtype))
         if callback is not None:
-            callback(i, denoised, x, total)
-    return PathResult(x, counted.calls, trajectory)
+            callback(i, denoised, x.to(model_dtype), total)
+    return PathResult(x, counted.calls, trajectory, previous if coupled else None)
 
 
 def _explicit_guess(x, denoised, s, t, family):

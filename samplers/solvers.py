@@ -65,12 +65,44 @@ def dpmpp_2m(denoise: Denoise, x, s, t, family, memory=None):
     return first_order(x, effective, s, t, family), denoised, (s, denoised)
 
 
+def bdia(denoise: Denoise, x, s, t, family, memory=None):
+    """BDIA-DDIM (Zhang et al. 2023) with gamma = 1 in variance-preserving coordinates: the state at t
+    from the states at s and at the level p before it, with one model call at s:
+
+        x_t / nu(t) - DDIM(x_s: s -> t) / nu(t) = x_p / nu(p) - DDIM(x_s: s -> p) / nu(p),
+
+    nu(sigma) = sqrt(alpha^2 + sigma^2) being the scale of a state at sigma. The relation is symmetric
+    in t and p, so the same step maps (x_t, x_s) back to x_p with the same model call: a path unsampled
+    with it is retraced exactly by resampling with it, at any CFG and on any model, with no fixed point
+    to solve. Normalising by nu keeps the coupled pair's odd mode from growing in either direction
+    (in raw eps coordinates it grows by sigma_max / sigma_min when resampling with a new prompt).
+    `memory` is (p, x_p); without it (the first step of a fresh path) the step is plain DDIM.
+    """
+    denoised = denoise(x, s)
+    if memory is None:
+        return first_order(x, denoised, s, t, family), denoised, (s, x)
+    p, x_p = memory
+    ratio = _state_scale(family, t) / _state_scale(family, p)
+    x_coefficient = (t - ratio * p) / s
+    denoised_coefficient = alpha(family, t) - ratio * alpha(family, p) - alpha(family, s) * x_coefficient
+    return ratio * x_p + x_coefficient * x + denoised_coefficient * denoised, denoised, (s, x)
+
+
+def _state_scale(family: str, sigma: float) -> float:
+    """Standard deviation of a state at `sigma` for unit-variance data."""
+    return math.hypot(alpha(family, sigma), sigma)
+
+
 SOLVERS: dict[str, Callable[..., tuple[torch.Tensor, torch.Tensor, Any]]] = {
     "euler": euler,
     "heun": heun,
     "dpmpp_2m": dpmpp_2m,
+    "bdia": bdia,
 }
 ONE_STEP_SOLVERS = ("euler", "heun")
+# Solvers whose steps are algebraically invertible given the two latest states (BDIA): the unsampler
+# hands the state one level below the noise to the resampler along with the noise.
+COUPLED_SOLVERS = ("bdia",)
 # Samplers that inject fresh noise every step: their paths cannot be retraced, so they cannot unsample.
 STOCHASTIC_MARKERS = ("ancestral", "sde", "ddpm", "lcm", "er_sde", "seeds", "sa_solver", "restart")
 

@@ -16,6 +16,10 @@ class UnsampledState:
     family: str  # "eps" or "flow"
     shape: tuple[int, ...]  # of the unsampled samples, to notice a latent changed in between
     trajectory: dict[float, torch.Tensor] = field(default_factory=dict, repr=False)
+    # Coupled solvers (BDIA): the state one level below the noise (retracing needs both), and what
+    # storing the noise as a float32 LATENT rounded off it, so the resampler starts from the exact state.
+    previous: torch.Tensor | None = field(default=None, repr=False)
+    noise_rounding: torch.Tensor | None = field(default=None, repr=False)
 
     def resample_path(self) -> list[float]:
         return list(self.path[::-1])

@@ -34,19 +34,20 @@ def roundtrip(nodes, family, frames, context_options=None, coherence=None, solve
     return latent["samples"], noise["samples"], out["samples"]
 
 
+@pytest.mark.parametrize("solver", ["exact", "bdia"])
 @pytest.mark.parametrize("family, frames, options", [
     ("SD1.5", 20, ContextOptions(length=8, overlap=3, fuse_method="overlap-linear")),
     ("Wan2.1", 41, ContextOptions(length=17, overlap=4)),  # 11 latent frames, windows of 5
 ])
-def test_windowed_unsample_resample_matches_whole_clip(nodes, family, frames, options, monkeypatch):
+def test_windowed_unsample_resample_matches_whole_clip(nodes, family, frames, options, solver, monkeypatch):
     _, _, context = nodes
     windowed_calls = []
     execute = context.RewindContextHandler.execute
     monkeypatch.setattr(context.RewindContextHandler, "execute",
                         lambda self, *args: windowed_calls.append(1) or execute(self, *args))
-    source, whole_noise, whole = roundtrip(nodes, family, frames)
+    source, whole_noise, whole = roundtrip(nodes, family, frames, solver=solver)
     assert not windowed_calls
-    _, noise, out = roundtrip(nodes, family, frames, options)
+    _, noise, out = roundtrip(nodes, family, frames, options, solver=solver)
     assert windowed_calls, "the model never ran in windows"
     assert torch.linalg.norm(noise - whole_noise) <= 1e-5 * torch.linalg.norm(whole_noise)
     assert torch.linalg.norm(out - whole) <= 1e-5 * torch.linalg.norm(whole)

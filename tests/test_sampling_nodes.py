@@ -48,12 +48,35 @@ def native_roundtrip(nodes, family, steps=16):
     return noise, diagnostics.latent_psnr(latent["samples"], out["samples"])
 
 
-@pytest.mark.parametrize("solver", ["exact", "exact_heun"])
+@pytest.mark.parametrize("solver", ["bdia", "exact", "exact_heun"])
 @pytest.mark.parametrize("family", ["SD1.5", "Wan2.1"])
 def test_exact_roundtrip_through_comfyui_is_above_60_db(nodes, family, solver):
     _, noise, _, psnr = rewind_roundtrip(nodes, family, solver)
     assert torch.isfinite(noise["samples"]).all()
     assert psnr >= 60.0
+
+
+@pytest.mark.parametrize("family", ["SD1.5", "Wan2.1"])
+def test_bdia_default_holds_the_closed_form_tables_at_two_calls_per_step(nodes, family):
+    """The default unsampler: >= 90 dB at 16 AYS steps on both families, about one call per step and pass."""
+    sampling, _ = nodes
+    assert next(i for i in sampling.RewindUnsampler.define_schema().inputs if i.id == "solver").default == "bdia"
+    _, noise, _, psnr = rewind_roundtrip(nodes, family, "bdia")
+    assert psnr >= 90.0
+    state = noise[sampling.LATENT_KEY]
+    assert state.exact and state.previous is not None and state.noise_rounding.abs().max() < 1e-5
+
+
+def test_bdia_resampled_with_an_explicit_schedule_falls_back_without_its_partner(nodes):
+    """Wiring 'sigmas' into the resampler means another path: the partner state is not used."""
+    sampling, diagnostics = nodes
+    model, cond, latent = reference(nodes, "SD1.5")
+    sigmas = sampling.RewindAYSScheduler.execute("SD1", 16, 1.0).result[0]
+    noise = sampling.RewindUnsampler.execute(model, cond, cond, latent, 1.0, sigmas, "bdia").result[0]
+    retraced = sampling.RewindResampler.execute(model, cond, cond, noise, 1.0, "match unsampler").result[0]
+    rewired = sampling.RewindResampler.execute(model, cond, cond, noise, 1.0, "match unsampler", sigmas).result[0]
+    assert diagnostics.latent_psnr(latent["samples"], retraced["samples"]) > \
+        diagnostics.latent_psnr(latent["samples"], rewired["samples"]) + 30.0
 
 
 def test_rewind_euler_is_no_worse_than_native_and_exact_is_far_better(nodes):
@@ -92,9 +115,10 @@ def test_higher_cfg_unsampling_still_roundtrips_exactly(nodes):
     assert psnr >= 60.0
 
 
-def test_same_inputs_give_bit_identical_outputs(nodes):
-    _, noise_a, out_a, _ = rewind_roundtrip(nodes, "SD1.5", "exact", steps=8)
-    _, noise_b, out_b, _ = rewind_roundtrip(nodes, "SD1.5", "exact", steps=8)
+@pytest.mark.parametrize("solver", ["exact", "bdia"])
+def test_same_inputs_give_bit_identical_outputs(nodes, solver):
+    _, noise_a, out_a, _ = rewind_roundtrip(nodes, "SD1.5", solver, steps=8)
+    _, noise_b, out_b, _ = rewind_roundtrip(nodes, "SD1.5", solver, steps=8)
     assert torch.equal(noise_a["samples"], noise_b["samples"]) and torch.equal(out_a["samples"], out_b["samples"])
 
 
@@ -209,7 +233,7 @@ def test_cond_and_uncond_share_one_model_call_and_cfg_1_skips_uncond(nodes, cfg,
     assert batches == [frames * batch_factor] * 4
 
 
-@pytest.mark.parametrize("solver", ["exact", "euler", "heun"])
+@pytest.mark.parametrize("solver", ["bdia", "exact", "euler", "heun"])
 def test_core_context_windows_keep_working_inside_rewind(nodes, solver):
     """Core's WanContextWindowsManual looks each evaluated sigma up in the schedule and raises when it
     is not there; every Rewind solver must evaluate only there. (Core's handler only supports batch 1,
@@ -245,3 +269,17 @@ def test_sampler_object_with_add_noise_on_says_it_ignores_the_noise(nodes, caplo
     resampler = sampling.RewindResampleSampler.execute("euler").result[0]
     SamplerCustom.execute(model, True, 0, 1.0, cond, cond, resampler, sigmas, latent)
     assert "add_noise is on" in caplog.text
+
+
+def test_bdia_retraces_a_patched_model_exactly(nodes):
+    """ControlNet, AnimateDiff and LoRA hooks patch the model the guider calls; the resampler calls
+    the same patched model at the same states, so the roundtrip stays exact, however rough the patch."""
+    sampling, diagnostics = nodes
+    model, cond, latent = reference(nodes, "SD1.5")
+    model = model.clone()
+    model.set_model_unet_function_wrapper(
+        lambda apply, args: apply(args["input"], args["timestep"], **args["c"]) + 0.3 * torch.sin(8.0 * args["input"]))
+    sigmas = sampling.RewindAYSScheduler.execute("SD1", 16, 1.0).result[0]
+    noise = sampling.RewindUnsampler.execute(model, cond, cond, latent, 1.0, sigmas, "bdia").result[0]
+    out = sampling.RewindResampler.execute(model, cond, cond, noise, 1.0, "match unsampler").result[0]
+    assert diagnostics.latent_psnr(latent["samples"], out["samples"]) >= 90.0

@@ -146,7 +146,7 @@ def test_the_style_transfer_recipe_holds(name):
     (unsampler,) = [n for n in api.values() if n["class_type"] == "RewindUnsampler"]
     (resampler,) = [n for n in api.values() if n["class_type"] == "RewindResampler"]
     (schedule,) = [n for n in api.values() if n["class_type"] == "RewindAYSScheduler"]
-    assert (unsampler["inputs"]["solver"], unsampler["inputs"]["cfg"]) == ("exact", 1.0)
+    assert (unsampler["inputs"]["solver"], unsampler["inputs"]["cfg"]) == ("bdia", 1.0)
     assert resampler["inputs"]["solver"] == "match unsampler" and resampler["inputs"]["cfg"] > unsampler["inputs"]["cfg"]
     for shared in ("model", "positive", "negative", "context_options"):
         assert unsampler["inputs"].get(shared) == resampler["inputs"].get(shared), shared

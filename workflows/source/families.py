@@ -1,7 +1,7 @@
 """The five example workflows: the whole unsampling style transfer, once per model family.
 
 Each family builds its model (and, where it has one, a weak ControlNet) and hands it to
-``style_transfer``, the one shared chain: video → VAE Encode → AYS (16 steps) → exact unsample
+``style_transfer``, the one shared chain: video → VAE Encode → AYS (16 steps) → exact (BDIA) unsample
 (cfg 1) → zero-noise resample (cfg > 1, coherence) → VAE Decode → Video Combine.
 """
 from __future__ import annotations
@@ -107,7 +107,7 @@ def style_transfer(g: Graph, s: Settings, m: Loaded) -> None:
                        **(windows if s.coherence_mode == "window agreement" else {}))
     conditioning = {"model": m.model, "positive": m.positive, "negative": m.negative}
     noise = g.node("RewindUnsampler", 4, **conditioning, latent=latent["LATENT"], cfg=1.0, sigmas=sigmas["SIGMAS"],
-                   solver="exact", exact_iterations=4, **windows)
+                   solver="bdia", exact_iterations=4, **windows)
     clean = g.node("RewindResampler", 4, **conditioning, latent=noise["noise"], cfg=s.resample_cfg,
                    solver="match unsampler", coherence=coherence["coherence"], **windows)
     frames = g.node("VAEDecode", 5, samples=clean["latent"], vae=m.vae)
@@ -125,7 +125,7 @@ def model_note(title: str, summary: str, models: list[Model], settings: str) -> 
 
 
 COMMON_SETTINGS = (
-    "- Unsampler: solver **exact**, cfg **1.0**: the noise retraces to the input exactly under the resampler's steps.\n"
+    "- Unsampler: solver **bdia**, cfg **1.0**: the noise retraces to the input exactly under the resampler's steps, at one model call per step.\n"
     "- Resampler: solver **match unsampler**, no noise added; its cfg above the unsampler's is what moves the "
     "video toward the prompt (raise for a stronger style, lower to stay closer to the input).\n"
     "- Both passes share the same conditioning wires (and context windows), so only cfg and the prompt differ."
