@@ -12,7 +12,7 @@ from .graph import Graph, Model, Node, Output
 
 HF = "https://huggingface.co"
 STEPS = 16
-INPUT_VIDEO = "input.mp4"
+INPUT_VIDEO = "rewind_sample.mp4"  # the sample clip the pack puts in the input folder (nodes/video.py)
 NEGATIVE = "blurry, low quality, jpeg artifacts, watermark, text, deformed"
 
 SD15 = Model("v1-5-pruned-emaonly-fp16.safetensors", "checkpoints",
@@ -94,7 +94,7 @@ def weak_canny_controlnet(g: Graph, model: Model, frames: Output, vae: Output, p
 
 def style_transfer(g: Graph, s: Settings, m: Loaded) -> None:
     """The shared chain; the unsampler and resampler see the same conditioning and windows."""
-    latent = g.node("VAEEncode", 3, pixels=m.video["IMAGE"], vae=m.vae)
+    latent = g.node("VAEEncode", 3, pixels=m.video["images"], vae=m.vae)
     sigmas = g.node("RewindAYSScheduler", 3, model_type=s.ays_model_type, steps=STEPS, denoise=1.0)
     windows = {}
     if s.context_schedule is not None:
@@ -110,7 +110,7 @@ def style_transfer(g: Graph, s: Settings, m: Loaded) -> None:
     clean = g.node("RewindResampler", 4, **conditioning, latent=noise["noise"], cfg=s.resample_cfg,
                    solver="match unsampler", coherence=coherence["coherence"], **windows)
     frames = g.node("VAEDecode", 5, samples=clean["latent"], vae=m.vae)
-    g.node("RewindVideoCombine", 5, images=frames["IMAGE"], frame_rate=m.video["FLOAT"], audio=m.video["AUDIO"],
+    g.node("RewindVideoCombine", 5, images=frames["IMAGE"], frame_rate=m.video["fps"], audio=m.video["audio"],
            filename_prefix=f"Rewind/{g.name}", format="video/h264-mp4", crf=19)
 
 
@@ -142,7 +142,7 @@ def checkpoint_family(name: str, title: str, summary: str, checkpoint: Model, co
     loader = g.node("CheckpointLoaderSimple", 0, models=[checkpoint], ckpt_name=checkpoint.name)
     video = load_video(g, s)
     pos, neg = text_encoders(g, loader["CLIP"], positive)
-    cn_pos, cn_neg = weak_canny_controlnet(g, controlnet, video["IMAGE"], loader["VAE"], pos["CONDITIONING"],
+    cn_pos, cn_neg = weak_canny_controlnet(g, controlnet, video["images"], loader["VAE"], pos["CONDITIONING"],
                                            neg["CONDITIONING"], strength)
     style_transfer(g, s, Loaded(loader["MODEL"], loader["VAE"], cn_pos, cn_neg, video))
     return g
@@ -168,7 +168,7 @@ def animatediff_family(name: str, title: str, summary: str, checkpoint: Model, m
                      context_options=context["CONTEXT_OPTS"], beta_schedule="autoselect")
     video = load_video(g, s)
     pos, neg = text_encoders(g, loader["CLIP"], positive)
-    cn_pos, cn_neg = weak_canny_controlnet(g, controlnet, video["IMAGE"], loader["VAE"], pos["CONDITIONING"],
+    cn_pos, cn_neg = weak_canny_controlnet(g, controlnet, video["images"], loader["VAE"], pos["CONDITIONING"],
                                            neg["CONDITIONING"], strength)
     style_transfer(g, s, Loaded(evolved["MODEL"], loader["VAE"], cn_pos, cn_neg, video))
     return g

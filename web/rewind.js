@@ -1,0 +1,123 @@
+// Rewind's frontend extension: only what the stock frontend does not do for the pack's nodes.
+// - Video Combine: tell the Nodes 2.0 renderer its result is a video (it otherwise draws an <img>)
+//   and hide the widgets the chosen format ignores.
+// - Video previews on Rewind nodes play muted and loop, as VideoHelperSuite's do.
+// - Roundtrip Report: show its PSNR line on the node.
+import { app } from "../../scripts/app.js";
+import { ComfyWidgets } from "../../scripts/widgets.js";
+
+const COMBINE = "RewindVideoCombine";
+const VIDEO_NODES = new Set(["RewindLoadVideo", "RewindLoadVideoPath", COMBINE]);
+
+// Per format: how the node previews it and which of FORMAT_DEPENDENT apply. Mirrors video_io.FORMATS
+// (tests/test_web_extension.py checks that the two agree).
+const FORMAT_DEPENDENT = ["loop_count", "crf", "pix_fmt"];
+const FORMATS = {
+  "image/gif": {"preview": "image", "widgets": ["loop_count"]},
+  "image/webp": {"preview": "image", "widgets": ["loop_count", "crf"]},
+  "video/h264-mp4": {"preview": "video", "widgets": ["crf", "pix_fmt"]},
+  "video/h265-mp4": {"preview": "video", "widgets": ["crf", "pix_fmt"]},
+  "video/webm": {"preview": "video", "widgets": ["crf", "pix_fmt"]},
+  "video/ProRes": {"preview": "video", "widgets": ["pix_fmt"]},
+  "image/png-sequence": {"preview": "image", "widgets": []}
+};
+
+function applyFormat(node) {
+  const format = FORMATS[node.widgets?.find((w) => w.name === "format")?.value];
+  if (!format) return;
+  node.previewMediaType = format.preview;
+  let changed = false;
+  for (const widget of node.widgets) {
+    if (!FORMAT_DEPENDENT.includes(widget.name)) continue;
+    const hidden = !format.widgets.includes(widget.name);
+    changed ||= Boolean(widget.hidden) !== hidden;
+    widget.hidden = hidden;
+    if (widget.options) widget.options.hidden = hidden;  // what the Nodes 2.0 renderer reads
+  }
+  if (changed) {
+    node.setSize([node.size[0], node.computeSize()[1]]);
+    node.setDirtyCanvas?.(true, true);
+  }
+}
+
+function playLikeVHS(video) {
+  video.muted = true;
+  video.loop = true;
+  video.autoplay = true;
+  video.play?.().catch(() => {});  // a browser may refuse until the user interacts; autoplay retries
+}
+
+// The node a <video> belongs to: Nodes 2.0 wraps nodes in [data-node-id]; the classic canvas keeps
+// the preview in node.videoContainer.
+function ownerNode(video) {
+  const graph = app.canvas?.graph ?? app.graph;
+  const id = video.closest("[data-node-id]")?.dataset.nodeId;
+  if (id != null) return graph?.getNodeById(Number(id)) ?? graph?.getNodeById(id);
+  return graph?.nodes?.find((node) => node.videoContainer?.contains(video));
+}
+
+function watchVideos() {
+  const consider = (video) => {
+    if (VIDEO_NODES.has(ownerNode(video)?.comfyClass)) playLikeVHS(video);
+  };
+  new MutationObserver((mutations) => {
+    for (const mutation of mutations) {
+      for (const added of mutation.addedNodes) {
+        if (added.nodeName === "VIDEO") consider(added);
+        else added.querySelectorAll?.("video").forEach(consider);
+      }
+    }
+  }).observe(document.body, { childList: true, subtree: true });
+}
+
+function showReport(node, lines) {
+  let widget = node.widgets?.find((w) => w.name === "report");
+  if (!widget) {
+    widget = ComfyWidgets.STRING(node, "report", ["STRING", { multiline: true }], app).widget;
+    widget.serialize = false;  // a display, not an input: keep it out of saved workflows and prompts
+    if (widget.options) widget.options.serialize = false;
+    if (widget.element) widget.element.readOnly = true;
+  }
+  widget.value = lines.join("\n");
+  node.setDirtyCanvas?.(true, true);
+}
+
+app.registerExtension({
+  name: "rewind.nodes",
+  setup() {
+    watchVideos();
+  },
+  async beforeRegisterNodeDef(nodeType, nodeData) {
+    if (nodeData.name === COMBINE) {
+      const onNodeCreated = nodeType.prototype.onNodeCreated;
+      nodeType.prototype.onNodeCreated = function () {
+        const result = onNodeCreated?.apply(this, arguments);
+        const format = this.widgets?.find((w) => w.name === "format");
+        if (format) {
+          const callback = format.callback;
+          format.callback = (...args) => {
+            const returned = callback?.apply(format, args);
+            applyFormat(this);
+            return returned;
+          };
+        }
+        applyFormat(this);
+        return result;
+      };
+      const onConfigure = nodeType.prototype.onConfigure;
+      nodeType.prototype.onConfigure = function () {
+        const result = onConfigure?.apply(this, arguments);
+        applyFormat(this);  // a loaded workflow sets the format after creation
+        return result;
+      };
+    }
+    if (nodeData.name === "RewindRoundtripReport") {
+      const onExecuted = nodeType.prototype.onExecuted;
+      nodeType.prototype.onExecuted = function (message) {
+        const result = onExecuted?.apply(this, arguments);
+        if (message?.text) showReport(this, message.text);
+        return result;
+      };
+    }
+  },
+});
