@@ -1,5 +1,5 @@
-"""The web extension's per-format table (web/rewind.js) agrees with video_io.FORMATS, and ComfyUI
-finds the extension through the root package's WEB_DIRECTORY."""
+"""The web extension's per-format table (web/rewind.js) agrees with video_io.FORMATS, ComfyUI finds the
+extension through the root package's WEB_DIRECTORY, and every workflow has its template entry and thumbnail."""
 from __future__ import annotations
 
 import ast
@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 from rewind.video_io import FORMATS
+from rewind.workflows.source import FAMILIES, WORKFLOWS_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 EXTENSION = ROOT / "web" / "rewind.js"
@@ -35,3 +36,12 @@ def test_comfyui_finds_the_web_directory():
     assigned = {target.id: node.value.value for node in module.body if isinstance(node, ast.Assign)
                 for target in node.targets if isinstance(target, ast.Name)}
     assert (ROOT / assigned["WEB_DIRECTORY"] / "rewind.js").is_file()
+
+
+def test_every_workflow_has_a_titled_template_entry_and_a_thumbnail():
+    entries = json.loads((ROOT / "web" / "templates.json").read_text())
+    assert [entry["name"] for entry in entries] == list(FAMILIES)
+    assert all(entry["title"] != entry["name"] and "-" not in entry["description"] for entry in entries)
+    for name in FAMILIES:  # scripts/make_thumbnails.py: a square JPEG from a real reference run
+        data = (WORKFLOWS_DIR / f"{name}.jpg").read_bytes()
+        assert data[:3] == b"\xff\xd8\xff", name

@@ -3,7 +3,10 @@
 //   and hide the widgets the chosen format ignores.
 // - Video previews on Rewind nodes play muted and loop, as VideoHelperSuite's do.
 // - Roundtrip Report: show its PSNR line on the node.
+// - Template browser: the example workflows with titles, descriptions and in order (the frontend gives
+//   custom-node templates only their file names, in the server's file-system order).
 import { app } from "../../scripts/app.js";
+import { api } from "../../scripts/api.js";
 import { ComfyWidgets } from "../../scripts/widgets.js";
 
 const COMBINE = "RewindVideoCombine";
@@ -21,6 +24,40 @@ const FORMATS = {
   "video/ProRes": {"preview": "video", "widgets": ["pix_fmt"]},
   "image/png-sequence": {"preview": "image", "widgets": []}
 };
+
+// The custom-node folder this file is served from (/extensions/<folder>/rewind.js): the templates' module.
+const PACK = new URL(".", import.meta.url).pathname.split("/").filter(Boolean).pop();
+
+// Offers the workflows as a described template category (built from web/templates.json, written by
+// scripts/build_workflows.py) instead of the bare file-name list; falls back to that list on any failure.
+async function describedTemplates() {
+  const response = await fetch(new URL("templates.json", import.meta.url));
+  if (!response.ok) return null;
+  const entries = await response.json();
+  return {
+    moduleName: PACK,
+    title: "Rewind",
+    type: "video",
+    templates: entries.map((entry) => ({ ...entry, mediaType: "image", mediaSubtype: "jpg" })),
+  };
+}
+
+function describeTemplates() {
+  const described = describedTemplates().catch(() => null);
+  const listCustom = api.getWorkflowTemplates.bind(api);
+  api.getWorkflowTemplates = async () => {
+    const listed = await listCustom();
+    if (await described) delete listed[PACK];
+    return listed;
+  };
+  const listCore = api.getCoreWorkflowTemplates.bind(api);
+  api.getCoreWorkflowTemplates = async (...args) => {
+    const core = await listCore(...args);
+    const category = await described;
+    return category ? [...core, category] : core;
+  };
+}
+describeTemplates();  // before the template browser first loads its lists
 
 function applyFormat(node) {
   const format = FORMATS[node.widgets?.find((w) => w.name === "format")?.value];
