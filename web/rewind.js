@@ -3,8 +3,8 @@
 //   and hide the widgets the chosen format ignores.
 // - Video previews on Rewind nodes play muted and loop, as VideoHelperSuite's do.
 // - Roundtrip Report: show its PSNR line on the node.
-// - Template browser: the example workflows with titles, descriptions and in order (the frontend gives
-//   custom-node templates only their file names, in the server's file-system order).
+// - Template browser: the example workflows with titles, descriptions, thumbnails and in order (the
+//   frontend gives custom-node templates only their file names, in the server's file-system order).
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 import { ComfyWidgets } from "../../scripts/widgets.js";
@@ -47,7 +47,12 @@ function describeTemplates() {
   const listCustom = api.getWorkflowTemplates.bind(api);
   api.getWorkflowTemplates = async () => {
     const listed = await listCustom();
-    if (await described) delete listed[PACK];
+    const category = await described;
+    if (category && listed[PACK]) {  // keep any other file in the folder as a plain template
+      const shown = new Set(category.templates.map((template) => template.name));
+      listed[PACK] = listed[PACK].filter((name) => !shown.has(name));
+      if (!listed[PACK].length) delete listed[PACK];
+    }
     return listed;
   };
   const listCore = api.getCoreWorkflowTemplates.bind(api);

@@ -5,8 +5,8 @@
 //
 // RENDERER is `classic` (LiteGraph canvas) or `vue` (Nodes 2.0, setting Comfy.VueNodes.Enabled). Each NAME
 // is fetched as the template browser fetches it (/api/workflow_templates/TEMPLATE_DIR/NAME.json) and loaded
-// with app.loadGraphData. RUNS_JSON maps NAME to an API prompt (the workflow with weight-free models) that is
-// queued from the page after loading. Prints {frontendVersion, startupErrors, templates, reports: [...]};
+// with app.loadGraphData; a NAME `api:...` is loaded from RUNS_JSON with app.loadApiJson instead. RUNS_JSON
+// maps NAME to an API prompt (the workflow with weight-free models) queued from the page after loading. Prints {frontendVersion, startupErrors, templates, reports: [...]};
 // screenshots go to OUT_DIR/RENDERER/NAME-load.png and NAME-run.png, the template browser to OUT_DIR/templates.png.
 import { chromium } from 'playwright-core';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -119,14 +119,18 @@ function inspectGraph() {
 async function loadOne(page, consoleErrors, renderer, name) {
   consoleErrors.length = 0;
   const url = `/api/workflow_templates/${templateDir}/${name}.json`;
-  const loaded = await page.evaluate(async (url) => {
+  const loaded = await page.evaluate(async ({ url, name, apiOnly }) => {
     const app = window.app;
+    if (apiOnly) {  // no template: the API prompt itself, as a script user pastes it
+      await app.loadApiJson(apiOnly, name);
+      return { nodeCount: Object.keys(apiOnly).length };
+    }
     const response = await fetch(url);
     if (!response.ok) return { fetchError: `${url}: HTTP ${response.status}` };
     const workflow = await response.json();
     await app.loadGraphData(workflow, true, true, null, { showMissingModelsDialog: false, showMissingNodesDialog: false });
     return { nodeCount: workflow.nodes.length };
-  }, url);
+  }, { url, name, apiOnly: name.startsWith('api:') ? runs[name] : null });
   if (loaded.fetchError) return { name, renderer, ...loaded };
   await page.waitForTimeout(2500);  // previews load, Nodes 2.0 lays out its DOM
   const seen = await page.evaluate(inspectGraph);
@@ -139,7 +143,7 @@ async function loadOne(page, consoleErrors, renderer, name) {
   await closeDialogs(page);
   const dir = path.join(outDir, renderer);
   mkdirSync(dir, { recursive: true });
-  await page.screenshot({ path: path.join(dir, `${name}-load.png`) });
+  await page.screenshot({ path: path.join(dir, `${name.replace(':', '_')}-load.png`) });
   return { name, renderer, ...loaded, ...seen, dialogs, toasts, ...queued, saved, loadErrors: [...consoleErrors] };
 }
 
@@ -184,8 +188,14 @@ async function runOne(page, consoleErrors, renderer, name) {
                muted: video.muted, loop: video.loop, readyState: video.readyState, broken };
     }, outcome.combine);
   }
-  await page.screenshot({ path: path.join(outDir, renderer, `${name}-run.png`) });
-  return { name, renderer, ...outcome, preview, runErrors: [...consoleErrors] };
+  // What a Roundtrip Report node shows: its text widget (classic) or its DOM (Nodes 2.0).
+  const reportText = await page.evaluate(() => window.app.graph.nodes.filter((n) => n.type === 'RewindRoundtripReport').map((n) => {
+    const scope = document.querySelector(`[data-node-id="${n.id}"]`);
+    const widget = n.widgets?.find((w) => w.name === 'report');
+    return { widget: widget?.value ?? null, shown: scope ? [...scope.querySelectorAll('textarea')].map((t) => t.value).join('\n') : (widget?.element?.value ?? null) };
+  }));
+  await page.screenshot({ path: path.join(outDir, renderer, `${name.replace(':', '_')}-run.png`) });
+  return { name, renderer, ...outcome, preview, reportText, runErrors: [...consoleErrors] };
 }
 
 // Opens the template browser on the pack's category and reports its cards: the text shown and every
@@ -231,6 +241,23 @@ const context = await chromium.launchPersistentContext(userDataDir, {
   // Chromium's default autoplay policy, as users have it: only muted videos may start on their own.
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
 });
+// Switches the open graph's Video Combine to gif as a user would (the widget's value and callback) and
+// reports the widgets hidden then, and in Nodes 2.0 the widget labels the node still shows.
+async function switchToGif(page) {
+  await page.evaluate(() => {
+    const node = window.app.graph.nodes.find((n) => n.type === 'RewindVideoCombine');
+    const format = node.widgets.find((w) => w.name === 'format');
+    format.value = 'image/gif';
+    format.callback?.(format.value, window.app.canvas, node);
+  });
+  await page.waitForTimeout(1000);
+  return page.evaluate(() => {
+    const node = window.app.graph.nodes.find((n) => n.type === 'RewindVideoCombine');
+    const scope = document.querySelector(`[data-node-id="${node.id}"]`);
+    return { hidden: node.widgets.filter((w) => w.hidden).map((w) => w.name), shown: scope ? scope.innerText : null };
+  });
+}
+
 const noise = (errors) => errors.filter((text) => !OFFLINE_NOISE.test(text));
 try {
   const result = { startupErrors: {}, reports: [] };
@@ -244,6 +271,7 @@ try {
       const run = runs[name] ? await runOne(page, consoleErrors, renderer, name) : {};
       result.reports.push({ ...load, loadErrors: noise(load.loadErrors || []), run: { ...run, runErrors: noise(run.runErrors || []) } });
     }
+    (result.gif ??= {})[renderer] = await switchToGif(page);
     await page.close();
   }
   process.stdout.write(JSON.stringify(result));

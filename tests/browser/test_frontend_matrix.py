@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 
 from rewind.rewind_queue.api import ComfyAPI
+from rewind.rewind_queue.main_job import reference_workflow
 from rewind.rewind_queue.server import PACK_LINK_NAME, ComfyServer, prepare_base_directory
-from rewind.rewind_queue.workflow import ui_to_api
+from rewind.rewind_queue.workflow import ui_to_api, with_required_defaults
 from rewind.tests.test_workflows_server import shrunk, with_reference_model
 from rewind.workflows.source import FAMILIES, WORKFLOWS_DIR
 from rewind.workflows.source.graph import NOTE_TYPES
@@ -33,6 +34,8 @@ ROOT = HERE.parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = HERE / "screenshots"
 NAMES = sorted(FAMILIES)
+MAIN_JOB = "api:main_job"  # `make run`'s reference job, loaded from its API prompt: Roundtrip Report included
+SAMPLE_CLIP = "rewind_sample.mp4"  # what the pack puts in the input folder (nodes/video.py)
 RENDERERS = ("classic", "vue")
 # The newest frontend, installed by scripts/install_browser.sh next to the venv.
 LATEST_FRONTEND = Path(os.environ.get("REWIND_CACHE") or ROOT / ".cache") / "frontend-latest"
@@ -81,19 +84,21 @@ def frontend(request, tmp_path_factory, comfyui_tree):
         pytest.fail("the browser tier needs /usr/bin/chromium and playwright-core: run scripts/install_browser.sh")
     extra = ["--front-end-root", str(latest_frontend_root())] if request.param == "latest" else []
     base = prepare_base_directory(tmp_path_factory.mktemp(f"comfy_{request.param}"))
-    runs = tmp_path_factory.mktemp("runs") / "runs.json"
-    runs.write_text(json.dumps({name: weight_free_run(name) for name in NAMES}))
     screenshots = SCREENSHOTS / request.param
     with ComfyServer(comfyui_tree, base, extra_args=extra) as server:
+        runs = tmp_path_factory.mktemp("runs") / "runs.json"
+        main_job = with_required_defaults(reference_workflow(SAMPLE_CLIP), ComfyAPI(server.url).object_info())
+        runs.write_text(json.dumps({MAIN_JOB: main_job, **{name: weight_free_run(name) for name in NAMES}}))
         result = subprocess.run(
-            ["node", "frontend_matrix.mjs", server.url, str(screenshots), PACK_LINK_NAME, str(runs), *RENDERERS, "--", *NAMES],
+            ["node", "frontend_matrix.mjs", server.url, str(screenshots), PACK_LINK_NAME, str(runs), *RENDERERS,
+             "--", *NAMES, MAIN_JOB],
             cwd=HERE, capture_output=True, text=True, timeout=1800,
         )
         assert result.returncode == 0, result.stderr[-4000:] + server.tail(40)
         report = json.loads(result.stdout)
         (screenshots / "report.json").write_text(json.dumps(report, indent=1))
         yield {"name": request.param, "version": report["frontendVersion"], "url": server.url,
-               "startup": report["startupErrors"], "templates": report["templates"],
+               "startup": report["startupErrors"], "templates": report["templates"], "gif": report["gif"],
                "reports": {(r["renderer"], r["name"]): r for r in report["reports"]}}
 
 
@@ -136,6 +141,15 @@ def test_video_combine_plays_its_result_on_the_node(frontend, renderer, name):
     assert preview["video"] and written in preview["video"], preview
     assert preview["playing"] and preview["muted"] and preview["loop"] and not preview["broken"], preview
     assert from_the_pack(run["runErrors"]) == []
+
+
+@pytest.mark.parametrize("renderer", RENDERERS)
+def test_the_main_job_shows_its_video_and_roundtrip_figure_on_the_nodes(frontend, renderer):
+    run = frontend["reports"][(renderer, MAIN_JOB)]["run"]
+    assert run.get("error") is None, run
+    assert run["preview"]["playing"] and not run["preview"]["broken"], run["preview"]
+    (report,) = run["reportText"]
+    assert report["widget"].startswith("roundtrip PSNR:") and report["widget"] in (report["shown"] or ""), report
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -196,3 +210,11 @@ def test_the_template_browser_shows_every_workflow_titled_in_order_with_its_thum
     shown = {thumbnail["src"].split("?")[0].rsplit("/", 1)[-1]: thumbnail["loaded"] for thumbnail in seen["thumbnails"]}
     assert shown == {f"{name}.jpg": True for name in FAMILIES}
     assert from_the_pack(seen["errors"]) == []
+
+
+@pytest.mark.parametrize("renderer", RENDERERS)
+def test_switching_video_combine_to_gif_hides_crf_and_pix_fmt_and_shows_loop_count(frontend, renderer):
+    switched = frontend["gif"][renderer]
+    assert {"loop_count", "crf", "pix_fmt"} & set(switched["hidden"]) == {"crf", "pix_fmt"}
+    if renderer == "vue":  # the DOM follows
+        assert "loop_count" in switched["shown"] and "crf" not in switched["shown"] and "pix_fmt" not in switched["shown"]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 NOTE_TYPES = {"Note", "MarkdownNote"}
-COLUMN_WIDTH, NODE_WIDTH, ROW_GAP = 420, 360, 60
+COLUMN_WIDTH, NODE_WIDTH, ROW_GAP = 420, 360, 80  # the gap also absorbs renderers drawing a node taller
 TITLE_HEIGHT, SLOT_HEIGHT, WIDGET_HEIGHT = 30, 22, 24
 MULTILINE_HEIGHT, UPLOAD_PREVIEW_HEIGHT = 90, 320  # a text box; a file upload's button and media preview
 # The Note stands alone in the first column: Nodes 2.0 grows a note to fit its text, so nothing sits below it.
