@@ -77,6 +77,10 @@ function applyFormat(node) {
     if (widget.options) widget.options.hidden = hidden;  // what the Nodes 2.0 renderer reads
   }
   if (changed) {
+    // Nodes 2.0 in frontend 1.32 re-reads a node's widgets only when the list itself changes.
+    const widgets = [...node.widgets];
+    node.widgets.length = 0;
+    node.widgets.push(...widgets);
     node.setSize([node.size[0], node.computeSize()[1]]);
     node.setDirtyCanvas?.(true, true);
   }

@@ -26,7 +26,12 @@ const OFFLINE_NOISE = /net::ERR_NAME_NOT_RESOLVED|net::ERR_INTERNET_DISCONNECTED
 
 async function closeDialogs(page) {
   await page.keyboard.press('Escape');
-  await page.evaluate(() => document.querySelectorAll('.p-dialog-close-button, .p-toast-close-button').forEach((b) => b.click()));
+  await page.evaluate(() => {
+    document.querySelectorAll('.p-dialog-close-button, .p-toast-close-button').forEach((b) => b.click());
+    for (const dialog of document.querySelectorAll('[role="dialog"]')) {  // newer dialogs: their own close button
+      [...dialog.querySelectorAll('button')].find((b) => /close/i.test(`${b.getAttribute('aria-label')} ${b.className}`))?.click();
+    }
+  });
   await page.waitForTimeout(300);
 }
 
@@ -133,6 +138,11 @@ async function loadOne(page, consoleErrors, renderer, name) {
   }, { url, name, apiOnly: name.startsWith('api:') ? runs[name] : null });
   if (loaded.fetchError) return { name, renderer, ...loaded };
   await page.waitForTimeout(2500);  // previews load, Nodes 2.0 lays out its DOM
+  await page.waitForFunction(() => {  // and the Note has rendered its markdown (slow on a busy machine)
+    const note = window.app.graph.nodes.find((node) => node.type === 'MarkdownNote' || node.type === 'Note');
+    const root = document.querySelector(`[data-node-id="${note?.id}"]`) ?? note?.widgets?.find((w) => w.element)?.element;
+    return !note || root?.querySelector('p, h2');
+  }, null, { timeout: 20000 }).catch(() => {});
   const seen = await page.evaluate(inspectGraph);
   const dialogs = await page.evaluate(() => [...document.querySelectorAll('.p-dialog')].map((d) => d.innerText.trim()));
   const toasts = await page.evaluate(() => [...document.querySelectorAll('.p-toast-message')].map((t) => t.innerText.trim()));
