@@ -2,7 +2,7 @@
 # Both provision first (scripts/setup_env.sh: venv + ComfyUI in the git-ignored .cache/, reused).
 # `make run WORKFLOW=my.json VIDEO=clip.mp4 PROMPT="..."` runs your workflow instead
 # (set COMFYUI_PATH to your ComfyUI to use its models and custom nodes).
-.PHONY: test test-unit test-integration test-server test-browser test-hostile run sample-clip
+.PHONY: test test-unit test-integration test-server test-browser test-hostile run sample-clip thumbnails
 
 test:
 	scripts/test.sh
@@ -27,3 +27,6 @@ run:
 
 sample-clip:
 	scripts/with_env.sh python scripts/make_sample_clip.py assets/sample.mp4
+
+thumbnails:  # workflows/<name>.jpg, the template browser's cards, from a real reference run
+	scripts/with_env.sh python scripts/make_thumbnails.py

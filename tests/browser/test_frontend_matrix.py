@@ -6,8 +6,10 @@ One server per frontend, one Chromium page per renderer (frontend_matrix.mjs). P
 with no missing nodes but AnimateDiff-Evolved's (the test server does not have that pack), no errored
 node, the Note readable and clear of other nodes, every node holding its API twin's values and links;
 then the workflow's weight-free twin is queued from the page and Video Combine's result must play on
-the node, muted and looping. Screenshots of each workflow on load and after the run go to
-tests/browser/screenshots/<frontend>/<renderer>/ (git-ignored) for a reviewer.
+the node, muted and looping. Also: the main job (`make run`) shows its video and Roundtrip Report figure,
+switching Video Combine to gif swaps its widgets, the template browser lists the workflows titled, in
+order, with thumbnails. Screenshots of each workflow on load and after the run, and of the template
+browser, go to tests/browser/screenshots/<frontend>/ (git-ignored) for a reviewer, with report.json.
 Prerequisites: scripts/install_browser.sh (Debian chromium, playwright-core, the newest frontend).
 """
 from __future__ import annotations
@@ -79,7 +81,8 @@ def from_the_pack(errors: list[str]) -> list[str]:
 
 @pytest.fixture(scope="module", params=["pinned", "latest"])
 def frontend(request, tmp_path_factory, comfyui_tree):
-    """(frontend name, report per (renderer, workflow), startup errors, server url) for one frontend."""
+    """What one frontend showed: reports per (renderer, workflow), startup errors, the template browser,
+    the gif switch, and the server's url."""
     if not CHROMIUM.is_file() or not (HERE / "node_modules" / "playwright-core").is_dir():
         pytest.fail("the browser tier needs /usr/bin/chromium and playwright-core: run scripts/install_browser.sh")
     extra = ["--front-end-root", str(latest_frontend_root())] if request.param == "latest" else []
@@ -97,8 +100,7 @@ def frontend(request, tmp_path_factory, comfyui_tree):
         assert result.returncode == 0, result.stderr[-4000:] + server.tail(40)
         report = json.loads(result.stdout)
         (screenshots / "report.json").write_text(json.dumps(report, indent=1))
-        yield {"name": request.param, "version": report["frontendVersion"], "url": server.url,
-               "startup": report["startupErrors"], "templates": report["templates"], "gif": report["gif"],
+        yield {"name": request.param, "url": server.url, "startup": report["startupErrors"], "templates": report["templates"], "gif": report["gif"],
                "reports": {(r["renderer"], r["name"]): r for r in report["reports"]}}
 
 
@@ -213,7 +215,11 @@ def test_the_template_browser_shows_every_workflow_titled_in_order_with_its_thum
 
 
 @pytest.mark.parametrize("renderer", RENDERERS)
-def test_switching_video_combine_to_gif_hides_crf_and_pix_fmt_and_shows_loop_count(frontend, renderer):
+def test_switching_video_combine_to_gif_hides_crf_and_pix_fmt_and_shows_loop_count(frontend, renderer, request):
+    if (frontend["name"], renderer) == ("pinned", "vue"):
+        request.applymarker(pytest.mark.xfail(strict=True, reason=(
+            "frontend 1.32's Nodes 2.0 stores a copy of a node's widgets once a widget callback ran, so the DOM keeps "
+            "the widgets shown at load (the widgets' hidden state is right; newer frontends follow it)")))
     switched = frontend["gif"][renderer]
     assert {"loop_count", "crf", "pix_fmt"} & set(switched["hidden"]) == {"crf", "pix_fmt"}
     if renderer == "vue":  # the DOM follows
