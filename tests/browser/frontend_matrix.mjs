@@ -28,8 +28,11 @@ async function closeDialogs(page) {
   await page.keyboard.press('Escape');
   await page.evaluate(() => {
     document.querySelectorAll('.p-dialog-close-button, .p-toast-close-button').forEach((b) => b.click());
-    for (const dialog of document.querySelectorAll('[role="dialog"]')) {  // newer dialogs: their own close button
-      [...dialog.querySelectorAll('button')].find((b) => /close/i.test(`${b.getAttribute('aria-label')} ${b.className}`))?.click();
+    // Other dialogs (the template browser): their close button, the text-less one furthest top-right.
+    for (const dialog of document.querySelectorAll('[role="dialog"], .p-dialog')) {
+      const score = (b) => { const r = b.getBoundingClientRect(); return r.width ? r.right - r.top : -Infinity; };
+      const close = [...dialog.querySelectorAll('button')].filter((b) => !b.innerText.trim()).sort((a, b) => score(b) - score(a))[0];
+      close?.click();
     }
   });
   await page.waitForTimeout(300);
