@@ -64,7 +64,8 @@ function describeTemplates() {
 }
 describeTemplates();  // before the template browser first loads its lists
 
-function applyFormat(node) {
+// `resize`: after the user picks a format; a loaded workflow keeps its saved size.
+function applyFormat(node, resize = false) {
   const format = FORMATS[node.widgets?.find((w) => w.name === "format")?.value];
   if (!format) return;
   node.previewMediaType = format.preview;
@@ -81,7 +82,7 @@ function applyFormat(node) {
     const widgets = [...node.widgets];
     node.widgets.length = 0;
     node.widgets.push(...widgets);
-    node.setSize([node.size[0], node.computeSize()[1]]);
+    if (resize) node.setSize([node.size[0], node.computeSize()[1]]);
     node.setDirtyCanvas?.(true, true);
   }
 }
@@ -143,7 +144,7 @@ app.registerExtension({
           const callback = format.callback;
           format.callback = (...args) => {
             const returned = callback?.apply(format, args);
-            applyFormat(this);
+            applyFormat(this, true);
             return returned;
           };
         }
