@@ -2,7 +2,7 @@
 # Both provision first (scripts/setup_env.sh: venv + ComfyUI in the git-ignored .cache/, reused).
 # `make run WORKFLOW=my.json VIDEO=clip.mp4 PROMPT="..."` runs your workflow instead
 # (set COMFYUI_PATH to your ComfyUI to use its models and custom nodes).
-.PHONY: test test-unit test-integration test-server test-browser test-hostile run sample-clip readme-image
+.PHONY: test test-unit test-integration test-server test-browser test-hostile run sample-clip readme-image thumbnails
 
 test:
 	scripts/test.sh
@@ -30,3 +30,6 @@ sample-clip:
 
 readme-image:
 	scripts/with_env.sh python scripts/make_readme_image.py
+
+thumbnails:  # workflows/<name>.jpg, the template browser's cards, from a real reference run
+	scripts/with_env.sh python scripts/make_thumbnails.py

@@ -4,6 +4,8 @@ Registration only. The entry point is resolved lazily so that importing the pack
 ComfyUI (pytest collecting the repo, tools reading metadata) does not import ComfyUI.
 """
 
+WEB_DIRECTORY = "./web"  # the frontend extension (web/rewind.js)
+
 
 def __getattr__(name):
     if name == "comfy_entrypoint":

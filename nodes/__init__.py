@@ -13,4 +13,5 @@ class RewindExtension(ComfyExtension):
 
 
 async def comfy_entrypoint() -> RewindExtension:
+    video.install_sample_clip()
     return RewindExtension()

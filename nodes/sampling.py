@@ -122,8 +122,9 @@ class RewindResampler(io.ComfyNode):
                         "prompt. It reads the schedule and solver from the unsampler's latent, so one LATENT wire is "
                         "all it needs.",
             inputs=[
-                *_model_inputs(1.0, "Guidance while resampling. Low values (1-3) keep the input's structure; the "
-                                    "prompt change carries the style."),
+                *_model_inputs(1.0, "Guidance while resampling. Above the unsampler's cfg it pulls the video toward "
+                                    "the prompt (the style): 2-4 restyle and keep the structure; equal to the "
+                                    "unsampler's gives the input back."),
                 io.Combo.Input("solver", options=RESAMPLE_SOLVERS, default=MATCH,
                                tooltip="'match unsampler' retraces the unsampler's steps (needed for an exact "
                                        "roundtrip); others trade exactness for a different solver."),

@@ -10,7 +10,9 @@ $REWIND_ALLOWED_VIDEO_DIRS), and errors show names relative to those folders, ne
 from __future__ import annotations
 
 import itertools
+import logging
 import os
+import shutil
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -47,6 +49,8 @@ def public_text(text: str) -> str:
     for variant in sorted(spellings, key=len, reverse=True):
         text = text.replace(variant, spellings[variant])
     return text
+SAMPLE_CLIP = "rewind_sample.mp4"  # what the example workflows load, so they queue without an upload
+PACK_SAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets", "sample.mp4")
 
 
 def node_error(node: str, error: Exception) -> ValueError:
@@ -150,12 +154,12 @@ def load_inputs(video_input: io.Input) -> list[io.Input]:
 
 
 LOAD_OUTPUTS = [
-    io.Image.Output("images", tooltip="The frames as an IMAGE batch; empty when a vae is connected."),
-    io.Int.Output("frame_count", tooltip="How many frames were loaded."),
-    io.Float.Output("fps", tooltip="Playback rate of the loaded frames (the source or forced rate divided by select_every_nth)."),
-    io.Audio.Output("audio", tooltip="The audio under the loaded frames; None when the file has no audio track."),
-    VideoInfo.Output("video_info", tooltip="Source and loaded fps, frame count, duration and size."),
-    io.Latent.Output("latent", tooltip="The frames encoded by the connected vae; None without one."),
+    io.Image.Output("images", display_name="images", tooltip="The frames as an IMAGE batch; empty when a vae is connected."),
+    io.Int.Output("frame_count", display_name="frame_count", tooltip="How many frames were loaded."),
+    io.Float.Output("fps", display_name="fps", tooltip="Playback rate of the loaded frames (the source or forced rate divided by select_every_nth)."),
+    io.Audio.Output("audio", display_name="audio", tooltip="The audio under the loaded frames; None when the file has no audio track."),
+    VideoInfo.Output("video_info", display_name="video_info", tooltip="Source and loaded fps, frame count, duration and size."),
+    io.Latent.Output("latent", display_name="latent", tooltip="The frames encoded by the connected vae; None without one."),
 ]
 
 
@@ -219,6 +223,20 @@ def load_video(node: str, resolve, video: str, vae=None, **request) -> io.NodeOu
         raise node_error(node, error) from error
     except VideoIOCancelled:
         raise interrupted() from None
+
+
+def install_sample_clip() -> None:
+    """Copies the pack's sample clip into the input folder once (never over a user's file), so the
+    example workflows queue on first try and the loader's preview plays it: the frontend previews
+    only files it can fetch from the input folder, like core's input/example.png."""
+    target = os.path.join(folder_paths.get_input_directory(), SAMPLE_CLIP)
+    try:
+        if not os.path.exists(target):
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            shutil.copyfile(PACK_SAMPLE, target)
+    except OSError as error:
+        logging.warning("Rewind: could not copy the sample clip to %s (%s); upload a video in Load Video instead.",
+                        target, error)
 
 
 def video_files_in_input() -> list[str]:
@@ -404,7 +422,7 @@ class RewindVideoCombine(io.ComfyNode):
                 io.Latent.Input("latent", optional=True, tooltip="Latents to decode with vae chunk by chunk instead of images."),
                 io.Vae.Input("vae", optional=True, tooltip="The VAE that decodes latent."),
             ],
-            outputs=[io.String.Output("file_path", tooltip="Path of the written file (the folder for a png sequence).")],
+            outputs=[io.String.Output("file_path", display_name="file_path", tooltip="Path of the written file (the folder for a png sequence).")],
             hidden=[io.Hidden.prompt, io.Hidden.extra_pnginfo],
             is_output_node=True,
         )

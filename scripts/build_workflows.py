@@ -1,6 +1,6 @@
 """Renders the example workflows (UI and API format) from workflows/source/.
 
-    python scripts/build_workflows.py           # rewrite workflows/*.json and workflows/api/*.json
+    python scripts/build_workflows.py           # rewrite workflows/*.json, workflows/api/*.json, web/templates.json
     python scripts/build_workflows.py --check   # exit 1, listing stale files, if they differ
 
 Rewind's node schemas come from the live node classes, so ComfyUI must be importable: the pinned
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     if options.check:
         stale = stale_files(object_info)
         for path in stale:
-            print(f"stale: workflows/{path} (run python scripts/build_workflows.py)", file=sys.stderr)
+            print(f"stale: {path} (run python scripts/build_workflows.py)", file=sys.stderr)
         return 1 if stale else 0
     for path in write_all(object_info):
         print(path.relative_to(ROOT))

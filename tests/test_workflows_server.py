@@ -27,6 +27,7 @@ LOADER_OUTPUTS = {
     "UNETLoader": {0: 0},
     "VAELoader": {0: 1},
     "CLIPTextEncode": {0: 2},
+    "ADE_UseEvolvedSampling": {0: 0},  # the motion-model MODEL (the browser tier runs the AnimateDiff workflows)
 }
 DROPPED = {"CLIPLoader"}
 # Core-only families and the reference family standing in for them; (frames, context length, overlap) in pixel frames.

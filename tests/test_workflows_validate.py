@@ -131,7 +131,7 @@ def test_the_note_names_every_model_file_its_folder_and_where_to_get_it(name, ob
     models = [model for node in ui["nodes"] for model in node["properties"].get("models", [])]
     assert models, "the loaders carry no models property"
     for model in models:
-        assert f"**{model['name']}** → `ComfyUI/models/{model['directory']}/` — Hugging Face:" in note
+        assert f"**{model['name']}** → ComfyUI/models/{model['directory']}/ — Hugging Face:" in note
         assert model["url"].startswith("https://huggingface.co/")
     listed = {model["name"] for model in models}
     file_inputs = {value for node in api.values() for key, value in node["inputs"].items()

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ...video_io import MODEL_PRESETS
 from .graph import Graph, Model, Node, Output
 
 HF = "https://huggingface.co"
 STEPS = 16
-INPUT_VIDEO = "input.mp4"
+INPUT_VIDEO = "rewind_sample.mp4"  # the sample clip the pack puts in the input folder (nodes/video.py)
 NEGATIVE = "blurry, low quality, jpeg artifacts, watermark, text, deformed"
 
 SD15 = Model("v1-5-pruned-emaonly-fp16.safetensors", "checkpoints",
@@ -41,6 +42,19 @@ WAN_UNET = Model("wan2.1_t2v_1.3B_fp16.safetensors", "diffusion_models",
 WAN_TEXT = Model("umt5_xxl_fp8_e4m3fn_scaled.safetensors", "text_encoders",
                  f"{WAN_REPACK}/text_encoders/umt5_xxl_fp8_e4m3fn_scaled.safetensors", WAN_PAGE)
 WAN_VAE = Model("wan_2.1_vae.safetensors", "vae", f"{WAN_REPACK}/vae/wan_2.1_vae.safetensors", WAN_PAGE)
+
+
+# The titled groups every workflow is laid out in, left to right, and the node types each holds.
+STAGES = {
+    "Models": {"CheckpointLoaderSimple", "UNETLoader", "CLIPLoader", "VAELoader", "ControlNetLoader",
+               "ADE_LoadAnimateDiffModel", "ADE_ApplyAnimateDiffModelSimple", "ADE_StandardStaticContextOptions",
+               "ADE_UseEvolvedSampling"},
+    "Video": {"RewindLoadVideo"},
+    "Prompts": {"CLIPTextEncode", "Canny", "ControlNetApplyAdvanced"},
+    "Unsample → resample": {"VAEEncode", "RewindAYSScheduler", "RewindContextOptions", "RewindLatentCoherence",
+                            "RewindUnsampler", "RewindResampler"},
+    "Save": {"VAEDecode", "RewindVideoCombine"},
+}
 
 
 @dataclass(frozen=True)
@@ -86,7 +100,7 @@ def weak_canny_controlnet(g: Graph, model: Model, frames: Output, vae: Output, p
                           strength: float) -> tuple[Output, Output]:
     """Edges of the input frames, applied weakly and only over the first 60% of the path: enough to
     hold outlines where the new prompt would drift, too little to copy the input's texture."""
-    loader = g.node("ControlNetLoader", 2, models=[model], control_net_name=model.name)
+    loader = g.node("ControlNetLoader", 0, models=[model], control_net_name=model.name)
     edges = g.node("Canny", 2, image=frames, low_threshold=0.4, high_threshold=0.8)
     applied = g.node("ControlNetApplyAdvanced", 2, positive=positive, negative=negative, control_net=loader["CONTROL_NET"],
                      image=edges["IMAGE"], strength=strength, start_percent=0.0, end_percent=0.6, vae=vae)
@@ -95,7 +109,7 @@ def weak_canny_controlnet(g: Graph, model: Model, frames: Output, vae: Output, p
 
 def style_transfer(g: Graph, s: Settings, m: Loaded) -> None:
     """The shared chain; the unsampler and resampler see the same conditioning and windows."""
-    latent = g.node("VAEEncode", 3, pixels=m.video["IMAGE"], vae=m.vae)
+    latent = g.node("VAEEncode", 3, pixels=m.video["images"], vae=m.vae)
     sigmas = g.node("RewindAYSScheduler", 3, model_type=s.ays_model_type, steps=STEPS, denoise=1.0)
     windows = {}
     if s.context_schedule is not None:
@@ -111,39 +125,52 @@ def style_transfer(g: Graph, s: Settings, m: Loaded) -> None:
     clean = g.node("RewindResampler", 4, **conditioning, latent=noise["noise"], cfg=s.resample_cfg,
                    solver="match unsampler", coherence=coherence["coherence"], **windows)
     frames = g.node("VAEDecode", 5, samples=clean["latent"], vae=m.vae)
-    g.node("RewindVideoCombine", 5, images=frames["IMAGE"], frame_rate=m.video["FLOAT"], audio=m.video["AUDIO"],
+    g.node("RewindVideoCombine", 5, images=frames["IMAGE"], frame_rate=m.video["fps"], audio=m.video["audio"],
            filename_prefix=f"Rewind/{g.name}", format="video/h264-mp4", crf=19)
 
 
 def model_note(title: str, summary: str, models: list[Model], settings: str) -> str:
+    """Markdown without inline code: Nodes 2.0 draws it blue on grey, below a readable contrast."""
     lines = [f"## {title}", "", summary, "", "### Models", ""]
-    lines += [f"- **{m.name}** → `ComfyUI/models/{m.directory}/` — {m.page}" for m in models]
+    lines += [f"- **{m.name}** → ComfyUI/models/{m.directory}/ — {m.page}" for m in models]
     lines += ["", "### Settings that matter", "", settings, "",
-              "Upload your clip in **Load Video**, edit the **Positive** prompt, queue. "
-              "Headless: `python -m rewind_queue workflows/api/<this file> --video clip.mp4 --prompt \"...\"`."]
+              "Queue once as is: Load Video starts on the pack's sample clip. Then pick or upload your clip in "
+              "**Load Video**, write the style in the **Positive** prompt, queue. "
+              "Headless: **python -m rewind_queue** with this workflow's API twin from workflows/api/, "
+              "**--video clip.mp4 --prompt \"...\"**."]
     return "\n".join(lines)
 
 
-COMMON_SETTINGS = (
-    "- Unsampler: solver **bdia**, cfg **1.0**: the noise retraces to the input exactly under the resampler's steps, at one model call per step.\n"
-    "- Resampler: solver **match unsampler**, no noise added; its cfg above the unsampler's is what moves the "
-    "video toward the prompt (raise for a stronger style, lower to stay closer to the input).\n"
-    "- Both passes share the same conditioning wires (and context windows), so only cfg and the prompt differ."
-)
+def common_settings(s: Settings) -> str:
+    """What every workflow's Note says about the two passes, the prompt and Load Video's size and frame caps."""
+    fps = MODEL_PRESETS[s.video_preset].fps
+    duration = f"{s.frame_load_cap / fps:.0f} s at the preset's {fps:.0f} fps" if fps else \
+        f"about {s.frame_load_cap / 24:.0f} s of 24 fps footage"
+    return (
+        "- The **Positive** prompt is the style. Both passes read the same prompt wires (and context windows): the "
+        "unsampler at cfg **1.0** turns the clip into noise that retraces exactly (solver **bdia**, one model call per step); the resampler "
+        f"(solver **match unsampler**, no noise added) at cfg **{s.resample_cfg:g}** pulls it toward the prompt. Raise the "
+        "resampler's cfg for a stronger style, lower it toward 1.0 to stay closer to the clip.\n"
+        f"- Load Video makes every frame **{s.width}x{s.height}** with resize_mode **crop**: footage of another aspect "
+        "(16:9 into a square) loses its sides. Choose **pad** to keep the whole frame, or change custom_width / "
+        "custom_height (larger costs memory and time).\n"
+        f"- frame_load_cap **{s.frame_load_cap}** loads the first {s.frame_load_cap} frames ({duration}) to bound memory "
+        "and time; 0 loads the whole clip, skip_first_frames starts later."
+    )
 
 
 def checkpoint_family(name: str, title: str, summary: str, checkpoint: Model, controlnet: Model, s: Settings,
                       positive: str, strength: float) -> Graph:
     """SD1.5 and SDXL: an image model run over the frame batch, with a weak Canny ControlNet."""
-    g = Graph(name)
-    g.note(model_note(title, summary, [checkpoint, controlnet], COMMON_SETTINGS + (
+    g = Graph(name, STAGES)
+    g.note(model_note(title, summary, [checkpoint, controlnet], common_settings(s) + (
         f"\n- ControlNet strength {strength} until 60% of the path: outlines hold, texture is free to change."
         f"\n- Context windows ({s.context_schedule}, {s.context_length} frames) only batch frames to bound VRAM; "
         f"**{s.coherence_mode}** coherence (strength {s.coherence_strength}) is what fights flicker.")))
     loader = g.node("CheckpointLoaderSimple", 0, models=[checkpoint], ckpt_name=checkpoint.name)
     video = load_video(g, s)
     pos, neg = text_encoders(g, loader["CLIP"], positive)
-    cn_pos, cn_neg = weak_canny_controlnet(g, controlnet, video["IMAGE"], loader["VAE"], pos["CONDITIONING"],
+    cn_pos, cn_neg = weak_canny_controlnet(g, controlnet, video["images"], loader["VAE"], pos["CONDITIONING"],
                                            neg["CONDITIONING"], strength)
     style_transfer(g, s, Loaded(loader["MODEL"], loader["VAE"], cn_pos, cn_neg, video))
     return g
@@ -152,8 +179,8 @@ def checkpoint_family(name: str, title: str, summary: str, checkpoint: Model, co
 def animatediff_family(name: str, title: str, summary: str, checkpoint: Model, motion: Model, controlnet: Model,
                        s: Settings, positive: str, strength: float) -> Graph:
     """AnimateDiff and Hotshot-XL: a motion module through AnimateDiff-Evolved, its own context windows."""
-    g = Graph(name)
-    g.note(model_note(title, summary, [checkpoint, motion, controlnet], COMMON_SETTINGS + (
+    g = Graph(name, STAGES)
+    g.note(model_note(title, summary, [checkpoint, motion, controlnet], common_settings(s) + (
         f"\n- AnimateDiff-Evolved's static context ({s.context_length} frames, overlap {s.context_overlap}) windows the "
         "motion module, so Rewind's context options stay unconnected (one windowing, not two)."
         f"\n- ControlNet strength {strength} until 60% of the path; light **{s.coherence_mode}** coherence "
@@ -169,7 +196,7 @@ def animatediff_family(name: str, title: str, summary: str, checkpoint: Model, m
                      context_options=context["CONTEXT_OPTS"], beta_schedule="autoselect")
     video = load_video(g, s)
     pos, neg = text_encoders(g, loader["CLIP"], positive)
-    cn_pos, cn_neg = weak_canny_controlnet(g, controlnet, video["IMAGE"], loader["VAE"], pos["CONDITIONING"],
+    cn_pos, cn_neg = weak_canny_controlnet(g, controlnet, video["images"], loader["VAE"], pos["CONDITIONING"],
                                            neg["CONDITIONING"], strength)
     style_transfer(g, s, Loaded(evolved["MODEL"], loader["VAE"], cn_pos, cn_neg, video))
     return g
@@ -180,12 +207,12 @@ def wan21() -> Graph:
     s = Settings("Wan2.1", "Wan2.1 (16 fps, 4n+1 frames, 16 px)", 832, 480, 81, resample_cfg=3.0,
                  coherence_mode="window agreement", coherence_strength=0.3, context_schedule="static",
                  context_length=81, context_overlap=20)
-    g = Graph("wan21")
+    g = Graph("wan21", STAGES)
     g.note(model_note(
         "Rewind: Wan2.1 (1.3B) video style transfer",
         "Unsample the clip with Wan2.1's flow model, resample with a new prompt. Rewind's flow path ends at "
         "sigma 1 without core's division by (1 - sigma), which is what makes unsampling a flow model possible.",
-        [WAN_UNET, WAN_TEXT, WAN_VAE], COMMON_SETTINGS + (
+        [WAN_UNET, WAN_TEXT, WAN_VAE], common_settings(s) + (
             "\n- AYS model_type **Wan2.1** (flow shift 3); the loader's Wan2.1 preset gives 16 fps, 4n+1 frames, "
             "sizes in multiples of 16."
             "\n- Context windows of 81 frames (21 latent frames), overlap 20, on the temporal axis: clips up to 81 frames "

@@ -12,10 +12,19 @@ from dataclasses import dataclass, field
 
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 NOTE_TYPES = {"Note", "MarkdownNote"}
-COLUMN_WIDTH, NODE_WIDTH, ROW_GAP = 420, 360, 60
+COLUMN_WIDTH, NODE_WIDTH, ROW_GAP = 420, 360, 80  # the gap also absorbs renderers drawing a node taller
 TITLE_HEIGHT, SLOT_HEIGHT, WIDGET_HEIGHT = 30, 22, 24
 MULTILINE_HEIGHT, UPLOAD_PREVIEW_HEIGHT = 90, 320  # a text box; a file upload's button and media preview
-NOTE_SIZE = (NODE_WIDTH, 560)
+# The Note stands alone in the first column: Nodes 2.0 grows a note to fit its text, so nothing sits below it.
+NOTE_SIZE = (400, 900)
+# The frontend's "black" node colours: its text styles (grey body text, coloured inline code in Nodes 2.0)
+# are unreadable on the default brown of a Note.
+NOTE_COLORS = {"color": "#222", "bgcolor": "#000"}
+GROUP_PADDING, GROUP_TITLE_HEIGHT, GROUP_GAP = 20, 40, 80  # around a stage's nodes; between stages
+GROUP_COLOR = "#3f789e"  # the frontend's default group colour
+MAX_COLUMN_HEIGHT = 800  # a taller column continues beside itself, so the graph opens readable
+VIEWPORT_HEIGHT = 820  # the canvas of a 1600x1000 window, less the menus; the graph opens fitted to it
+SCREEN_MARGIN = 80  # left of the graph: clear of the sidebar
 
 
 @dataclass(frozen=True)
@@ -50,7 +59,11 @@ class Node:
 
 @dataclass
 class Graph:
+    """``stages``: the titled groups the workflow is laid out in, left to right, each with the node types
+    it holds; a node's ``column`` orders it within its stage (equal columns stack)."""
+
     name: str
+    stages: dict[str, set[str]]
     nodes: list[Node] = field(default_factory=list)
 
     def node(self, type_: str, column: int, *, title: str | None = None, models=(), **values) -> Node:
@@ -58,8 +71,8 @@ class Graph:
         self.nodes.append(node)
         return node
 
-    def note(self, text: str, column: int = 0) -> Node:
-        return self.node("MarkdownNote", column, title="Models and settings", text=text)
+    def note(self, text: str) -> Node:
+        return self.node("MarkdownNote", 0, title="Models and settings", text=text)
 
 
 # --- /object_info helpers ----------------------------------------------------------------------
@@ -168,7 +181,7 @@ class Rendered:
         for index, (source, target, name, _) in enumerate(links):
             outgoing.setdefault((source.node.id, output_slot(self.info(source.node), source)), []).append(index + 1)
         order = {node_id: position for position, node_id in enumerate(self._topological_order(links))}
-        positions = self._layout(inputs)
+        positions, groups = self._layout(inputs)
         nodes = []
         for node in self.graph.nodes:
             if node.type in NOTE_TYPES:
@@ -201,9 +214,9 @@ class Rendered:
             "last_link_id": len(links),
             "nodes": nodes,
             "links": ui_links,
-            "groups": [],
+            "groups": groups,
             "config": {},
-            "extra": {"ds": {"scale": 0.6, "offset": [100, 220]}},
+            "extra": {"ds": self._fitted_view(groups)},
             "version": 0.4,
         }
 
@@ -230,19 +243,48 @@ class Rendered:
                 del pending[node_id]
         return order
 
-    def _layout(self, inputs: dict) -> dict[int, tuple[list, list]]:
-        """Columns left to right, nodes stacked in the order the family declares them."""
-        heights: dict[int, int] = {}
-        placed = {}
-        for node in self.graph.nodes:
-            if node.type in NOTE_TYPES:
-                size = list(NOTE_SIZE)
-            else:
-                size = [NODE_WIDTH, self._height(node, inputs[node.id])]
-            top = heights.get(node.column, 0)
-            placed[node.id] = ([node.column * COLUMN_WIDTH, top], size)
-            heights[node.column] = top + size[1] + ROW_GAP
-        return placed
+    def stage(self, node: Node) -> str:
+        found = [name for name, types in self.graph.stages.items() if node.type in types]
+        if len(found) != 1:
+            raise KeyError(f"{self.graph.name}: node type {node.type} must be in exactly one stage; add it to STAGES")
+        return found[0]
+
+    def _layout(self, inputs: dict) -> tuple[dict[int, tuple[list, list]], list[dict]]:
+        """The Note in the first column, then one titled group per stage, left to right; inside a group
+        the nodes' columns (in order) become sub-columns, nodes stack in declaration order, and a column
+        taller than MAX_COLUMN_HEIGHT continues beside itself."""
+        placed = {node.id: ([0, 0], list(NOTE_SIZE)) for node in self.graph.nodes if node.type in NOTE_TYPES}
+        left = NOTE_SIZE[0] + GROUP_GAP if placed else 0
+        groups = []
+        for title in self.graph.stages:
+            members = [node for node in self.real if self.stage(node) == title]
+            if not members:
+                continue
+            heights, sub = {}, -1
+            for column in sorted({node.column for node in members}):
+                sub, top = sub + 1, 0
+                for node in (node for node in members if node.column == column):
+                    size = [NODE_WIDTH, self._height(node, inputs[node.id])]
+                    if top and top + size[1] > MAX_COLUMN_HEIGHT:
+                        sub, top = sub + 1, 0
+                    placed[node.id] = ([left + GROUP_PADDING + sub * COLUMN_WIDTH, top], size)
+                    top = heights[sub] = top + size[1] + ROW_GAP
+            width = sub * COLUMN_WIDTH + NODE_WIDTH + 2 * GROUP_PADDING
+            height = max(heights.values()) - ROW_GAP + GROUP_PADDING
+            top = -TITLE_HEIGHT - GROUP_TITLE_HEIGHT
+            groups.append({"id": len(groups) + 1, "title": title, "bounding": [left, top, width, height - top],
+                           "color": GROUP_COLOR, "font_size": 24, "flags": {}})
+            left += width + GROUP_GAP
+        return placed, groups
+
+    @staticmethod
+    def _fitted_view(groups: list[dict]) -> dict:
+        """The view a workflow opens in: its full height, from the left edge, never zoomed in; wider
+        graphs pan right (fitting the width too would shrink nodes below what the renderers draw in detail)."""
+        top = min(g["bounding"][1] for g in groups)
+        bottom = max(g["bounding"][1] + g["bounding"][3] for g in groups)
+        scale = min(1.0, int(VIEWPORT_HEIGHT / (bottom - top) * 20) / 20)
+        return {"scale": scale, "offset": [round(SCREEN_MARGIN / scale), round(SCREEN_MARGIN / scale - top)]}
 
     def _height(self, node: Node, sockets: list) -> int:
         """Roughly what the frontend draws, so stacked nodes do not overlap (it only ever grows a node)."""
@@ -259,7 +301,7 @@ class Rendered:
         return {
             "id": node.id, "type": node.type, "pos": placement[0], "size": placement[1], "flags": {}, "order": order,
             "mode": 0, "inputs": [], "outputs": [], "properties": {}, "widgets_values": [node.values["text"]],
-            "title": node.title, "color": "#432", "bgcolor": "#653",
+            "title": node.title, **NOTE_COLORS,
         }
 
     @staticmethod
