@@ -56,7 +56,7 @@ def window_recorder(model):
 def reference_roundtrip(family, latent, context_options=None):
     from rewind.nodes import diagnostics, sampling
 
-    model, _, cond = diagnostics.RewindReferenceModel.execute(family, "mixture").result
+    model, _, cond, _ = diagnostics.RewindReferenceModel.execute(family, "mixture").result
     model, calls = window_recorder(model)
     sigmas = sampling.RewindAYSScheduler.execute({"SD1.5": "SD1", "Wan2.1": "Wan2.1"}[family], 6, 1.0).result[0]
     noise = sampling.RewindUnsampler.execute(model, cond, cond, {"samples": latent}, 1.0, sigmas, "exact", 4,
