@@ -10,7 +10,6 @@ import math
 import weakref
 
 import torch
-from comfy_api.latest import io
 
 import comfy.context_windows as core_windows
 import comfy.model_management
@@ -32,6 +31,7 @@ from ..samplers.context import (
     render_plan,
     resolve_frame_axis,
 )
+from .comfy_api import io
 
 ContextOptionsType = io.Custom("REWIND_CONTEXT_OPTIONS")
 CoherenceType = io.Custom("REWIND_COHERENCE")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 
 import torch
-from comfy_api.latest import io
 
 import comfy.model_base
 import comfy.model_management
@@ -14,6 +13,7 @@ import comfy.model_patcher
 import comfy.supported_models
 
 from ..samplers.reference import DATA, GaussianMixture, ReferenceCodec
+from .comfy_api import io
 
 FAMILIES = {
     # family: (model config, model type, text-embedding width, codec)

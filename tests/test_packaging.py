@@ -16,15 +16,18 @@ def requirement_names(lines):
             for line in lines if line.strip() and not line.startswith("#")}
 
 
-def imported_top_level_modules(folder: Path) -> set[str]:
+def imported_top_level_modules_of(path: Path) -> set[str]:
     modules = set()
-    for path in folder.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                modules |= {alias.name.split(".")[0] for alias in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.level == 0:
-                modules.add(node.module.split(".")[0])
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            modules |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            modules.add(node.module.split(".")[0])
     return modules
+
+
+def imported_top_level_modules(folder: Path) -> set[str]:
+    return set().union(*(imported_top_level_modules_of(path) for path in folder.rglob("*.py")))
 
 
 def test_requirements_txt_and_pyproject_agree():
@@ -48,6 +51,13 @@ def test_every_third_party_import_is_declared_and_every_declaration_imported():
 def test_core_packages_never_import_comfyui():
     for folder in ("samplers", "schedules", "coherence", "video_io"):
         assert not imported_top_level_modules(ROOT / folder) & (COMFY_OWNED - {"torch"}), folder
+
+
+def test_node_modules_take_comfy_api_only_through_nodes_comfy_api():
+    """Every node module takes the pinned V3 API from nodes/comfy_api.py, so one line moves the pin."""
+    importers = {path.relative_to(ROOT).as_posix() for folder in PACK_DIRS for path in (ROOT / folder).rglob("*.py")
+                 if "comfy_api" in imported_top_level_modules_of(path)}
+    assert importers == set(), importers
 
 
 def test_comfy_registry_metadata_is_complete():
