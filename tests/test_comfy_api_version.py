@@ -38,5 +38,5 @@ def test_a_broken_pinned_version_is_not_masked_by_the_fallback(comfy_api, monkey
 def test_a_comfyui_with_none_of_the_versions_is_told_to_update(comfy_api, monkeypatch):
     for version in comfy_api.VERSIONS:
         monkeypatch.setitem(sys.modules, f"comfy_api.{version}", None)
-    with pytest.raises(ImportError, match=r"none of comfy_api \['v0_0_2', 'latest'\]; update ComfyUI to 0.3.64"):
+    with pytest.raises(ImportError, match=r"none of comfy_api \['v0_0_2', 'latest'\]; update ComfyUI to 0.3.52"):
         comfy_api.load_api()

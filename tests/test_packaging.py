@@ -14,7 +14,7 @@ PACK_DIRS = ["nodes", "samplers", "schedules", "coherence", "video_io"]
 RUNTIME_PATHS = ["__init__.py", *PACK_DIRS, "rewind_queue", "workflows/sd15.json", "workflows/api", "assets",
                  "pyproject.toml", "requirements.txt", "LICENSE", "README.md"]
 DEVELOPMENT_DIRS = ["/tests/", "/bench/", "/scripts/", "/.ci/"]
-TESTED_COMFYUI = ["0.3.64", "0.3.75"]
+TESTED_COMFYUI = ["0.3.52", "0.3.64", "0.3.75"]  # README, Tests: ComfyUI versions
 COMFY_OWNED = {"torch", "comfy", "comfy_api", "comfy_extras", "folder_paths", "latent_preview", "node_helpers",
                "server", "nodes", "typing_extensions"}
 DISTRIBUTION_MODULES = {"imageio-ffmpeg": "imageio_ffmpeg", "numpy": "numpy", "psutil": "psutil"}
@@ -89,7 +89,7 @@ def test_comfy_registry_metadata_is_complete():
 def test_requires_comfyui_spans_exactly_the_tested_versions_upwards():
     required = SpecifierSet(pyproject()["tool"]["comfy"]["requires-comfyui"])
     assert all(version in required for version in TESTED_COMFYUI)
-    assert "0.3.63" not in required  # the floor is the oldest version the tiers ran on, not a guess
+    assert "0.3.51" not in required  # the floor is the oldest version the tiers ran on, not a guess
 
 
 def test_the_icon_is_a_square_svg_shipped_in_the_repo_at_its_raw_url():
