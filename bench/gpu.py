@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from comfy_env import import_comfyui
+from comfy_env import import_comfyui, run_core
 
 SD15_UNET = {  # ComfyUI's SD1.5 UNet config, as model detection derives it from the checkpoint
     "use_checkpoint": False, "image_size": 32, "in_channels": 4, "out_channels": 4, "model_channels": 320,
@@ -100,10 +100,10 @@ def bench(arch: Architecture, steps: int, dtype: torch.dtype) -> list[tuple[str,
     sigmas = sampling.RewindAYSScheduler.execute(schedule, steps, 1.0).result[0]
 
     def through_sampler_custom(sampler, flipped):
-        return lambda: SamplerCustom.execute(model, False, 0, 1.0, cond, cond, sampler, flipped, latent)
+        return lambda: run_core(SamplerCustom, model, False, 0, 1.0, cond, cond, sampler, flipped, latent)
 
-    runs = {"native euler": through_sampler_custom(KSamplerSelect.execute("euler").result[0],
-                                                   FlipSigmas.execute(sigmas.clone()).result[0])}
+    runs = {"native euler": through_sampler_custom(run_core(KSamplerSelect, "euler")[0],
+                                                   run_core(FlipSigmas, sigmas.clone())[0])}
     rewind_flipped = sampling.RewindFlipSigmas.execute(sigmas).result[0]
     for solver in sampling.UNSAMPLE_SOLVERS:
         runs[f"rewind {solver}"] = through_sampler_custom(sampling.RewindUnsampleSampler.execute(solver, 4).result[0],

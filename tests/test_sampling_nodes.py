@@ -5,6 +5,8 @@ import math
 import pytest
 import torch
 
+from rewind.bench.comfy_env import run_core  # core nodes are V1 on 0.3.52/0.3.64, V3 on 0.3.75
+
 pytestmark = pytest.mark.integration
 
 FAMILY_AYS = {"SD1.5": "SD1", "SDXL": "SDXL", "Wan2.1": "Wan2.1"}
@@ -15,14 +17,6 @@ def nodes(comfy):
     from rewind.nodes import diagnostics, sampling
 
     return sampling, diagnostics
-
-
-def run_core(node_class, *args) -> tuple:
-    """A core node's outputs, whether this ComfyUI ships it as a V3 node (0.3.75: ``execute`` returns
-    a NodeOutput) or a V1 node (0.3.64's custom-sampling nodes: ``FUNCTION`` returns a tuple)."""
-    if hasattr(node_class, "execute"):
-        return node_class.execute(*args).result
-    return getattr(node_class(), node_class.FUNCTION)(*args)
 
 
 def reference(nodes, family, data="mixture"):
