@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     toy = options.toy or not cuda
     dtype = torch.float16 if cuda else torch.float32
     print(f"{'CUDA ' + torch.cuda.get_device_name() if cuda else 'CPU'}, {dtype}, {options.steps} unsample steps"
-          f"{', toy sizes' if toy else ''}")
+          f"{', toy sizes: the figures only show that the code runs' if toy else ''}")
     for arch in architectures(toy):
         results = bench(arch, options.steps, dtype)
         per_step = {label: seconds for label, seconds, _ in results}
