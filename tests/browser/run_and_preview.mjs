@@ -34,7 +34,15 @@ try {
     window.app.canvas.centerOnNode(node);
     window.app.canvas.setDirty(true, true);
   });
-  await page.waitForTimeout(2000);
+  // The preview widget appears some frames after the output arrives; a loaded machine needs longer.
+  const written = await page.evaluate(() => {
+    const node = window.app.graph._nodes.find((n) => n.type === 'RewindVideoCombine');
+    return window.app.nodeOutputs[node.id].images?.[0]?.filename ?? '';
+  });
+  await page
+    .waitForFunction((name) => [...document.querySelectorAll('video')].some((v) => (v.currentSrc || v.src).includes(name)),
+      written, { timeout: 60000 })
+    .catch(() => {}); // the report below then shows which videos there were
   const report = await page.evaluate(() => {
     const node = window.app.graph._nodes.find((n) => n.type === 'RewindVideoCombine');
     const videos = [...document.querySelectorAll('video')].map((v) => v.currentSrc || v.src);
