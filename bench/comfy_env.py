@@ -1,5 +1,5 @@
 """Lets a bench script import the pack as `rewind` and, when asked, the real ComfyUI on the CPU
-(or the GPU with --gpu), the same way tests/conftest.py does."""
+(or the GPU with --gpu), the same way tests/conftest.py does; and call core nodes of any ComfyUI."""
 from __future__ import annotations
 
 import os
@@ -30,3 +30,11 @@ def import_comfyui(cpu: bool = True) -> Path:
     comfy.utils.PROGRESS_BAR_ENABLED = False  # tqdm bars would drown the tables
     import_pack()
     return path
+
+
+def run_core(node_class, *args) -> tuple:
+    """A core node's outputs, whether this ComfyUI ships it as a V3 node (0.3.75: ``execute`` returns
+    a NodeOutput) or a V1 node (0.3.52 and 0.3.64's custom-sampling nodes: ``FUNCTION`` returns a tuple)."""
+    if hasattr(node_class, "execute"):
+        return node_class.execute(*args).result
+    return getattr(node_class(), node_class.FUNCTION)(*args)

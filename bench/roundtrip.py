@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from comfy_env import import_comfyui
+from comfy_env import import_comfyui, run_core
 
 FAMILIES = {"SD1.5 (eps)": ("SD1.5", "SD1"), "Wan2.1 (flow)": ("Wan2.1", "Wan2.1")}
 REWIND_MODES = [("euler", None), ("heun", None), ("dpmpp_2m", None), ("exact", 2), ("exact", 4), ("exact", 8),
@@ -52,10 +52,10 @@ def native(model, cond, latent, sigmas, cfg=1.0, negative=None):
     from comfy_extras.nodes_custom_sampler import FlipSigmas, KSamplerSelect, SamplerCustom
 
     negative = cond if negative is None else negative
-    euler = KSamplerSelect.execute("euler").result[0]
-    flipped = FlipSigmas.execute(sigmas.clone()).result[0]
-    noise = SamplerCustom.execute(model, False, 0, cfg, cond, negative, euler, flipped, latent).result[0]
-    return noise, SamplerCustom.execute(model, False, 0, cfg, cond, negative, euler, sigmas, noise).result[0]
+    euler = run_core(KSamplerSelect, "euler")[0]
+    flipped = run_core(FlipSigmas, sigmas.clone())[0]
+    noise = run_core(SamplerCustom, model, False, 0, cfg, cond, negative, euler, flipped, latent)[0]
+    return noise, run_core(SamplerCustom, model, False, 0, cfg, cond, negative, euler, sigmas, noise)[0]
 
 
 def rewind(model, cond, latent, sigmas, solver, iterations, cfg=1.0, negative=None):
@@ -212,10 +212,10 @@ def overhead(steps=16, rounds=20):
     model, cond, latent = build("SD1.5", "gaussian")
     latent = {"samples": latent["samples"].repeat(4, 1, 1, 1)}
     sigmas = sampling.RewindAYSScheduler.execute("SD1", steps, 1.0).result[0]
-    flipped = FlipSigmas.execute(sigmas.clone()).result[0]
-    euler = KSamplerSelect.execute("euler").result[0]
+    flipped = run_core(FlipSigmas, sigmas.clone())[0]
+    euler = run_core(KSamplerSelect, "euler")[0]
     runs = {
-        "native": lambda: SamplerCustom.execute(model, False, 0, 1.0, cond, cond, euler, flipped, latent),
+        "native": lambda: run_core(SamplerCustom, model, False, 0, 1.0, cond, cond, euler, flipped, latent),
         "rewind": lambda: sampling.RewindUnsampler.execute(model, cond, cond, latent, 1.0, sigmas, "euler"),
     }
     best = {name: float("inf") for name in runs}

@@ -1,9 +1,8 @@
 """ComfyUI registration: every Rewind node module contributes its NODES list."""
 from typing_extensions import override
 
-from comfy_api.latest import ComfyExtension, io
-
 from . import context, diagnostics, sampling, video
+from .comfy_api import ComfyExtension, io
 
 
 class RewindExtension(ComfyExtension):

@@ -20,7 +20,6 @@ import math
 import weakref
 
 import torch
-from comfy_api.latest import io
 
 import comfy.model_management
 import comfy.patcher_extension
@@ -42,6 +41,7 @@ from ..samplers.context import (
     render_plan,
     resolve_frame_axis,
 )
+from .comfy_api import io
 from .validation import check_finite, checked_inputs, reported_by
 
 ContextOptionsType = io.Custom("REWIND_CONTEXT_OPTIONS")

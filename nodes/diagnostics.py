@@ -10,7 +10,6 @@ import os
 
 import folder_paths
 import torch
-from comfy_api.latest import io
 
 import comfy.model_base
 import comfy.model_management
@@ -21,6 +20,7 @@ from .. import video_io
 from ..coherence.consistency import estimate_motion, warp_error
 from ..samplers.looks import CODE_LENGTH, VOCABULARY, ColourFrame, look_from_prompt
 from ..samplers.reference import DATA, GaussianMixture, ReferenceCodec
+from .comfy_api import io
 from .validation import RewindInputError, check_finite, checked_inputs
 from .video import check_filename_prefix, workflow_metadata
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 import logging
 
 import torch
-from comfy_api.latest import io
 
 from ..samplers.loop import DEFAULT_EXACT_ITERATIONS
 from ..samplers.solvers import COUPLED_SOLVERS, SOLVERS
 from ..samplers.state import LATENT_KEY, UnsampledState
 from ..schedules import ays, paths
 from . import context
+from .comfy_api import io
 from .comfy_sampling import (RewindSampler, as_path, check_latent, check_schedule, ensure_trajectory_fits, model_family,
                              noise_rounding, offload, run)
 from .validation import RewindInputError, checked_inputs

@@ -14,7 +14,7 @@ import reprlib
 from contextlib import contextmanager
 
 import torch
-from comfy_api.latest import io
+from .comfy_api import io
 
 
 class RewindInputError(ValueError):

@@ -18,7 +18,6 @@ from typing import Iterable, Iterator
 import numpy as np
 import psutil
 import torch
-from comfy_api.latest import io
 
 import comfy.model_management
 import folder_paths
@@ -26,6 +25,7 @@ from comfy.cli_args import args
 
 from .. import video_io
 from ..video_io import VideoIOCancelled, VideoIOError
+from .comfy_api import io
 
 VideoInfo = io.Custom("REWIND_VIDEO_INFO")
 VAE_CHUNK_FRAMES = 16  # frames per VAE call: bounds the float copy alive at once

@@ -2,10 +2,14 @@
 
     python scripts/build_workflows.py           # rewrite workflows/*.json, workflows/api/*.json, web/templates.json
     python scripts/build_workflows.py --check   # exit 1, listing stale files, if they differ
+    python scripts/build_workflows.py --refresh-peer-schemas DIR  # re-trim the peer schemas, then rewrite
 
 Rewind's node schemas come from the live node classes, so ComfyUI must be importable: the pinned
-copy in .cache/comfyui-0.3.75 (scripts/setup_env.sh) or $COMFYUI_PATH. Core and AnimateDiff-Evolved
-schemas come from the peer /object_info dumps ($REWIND_PEER_SCHEMAS, default ../shared/peer_schemas).
+copy in .cache/comfyui-0.3.75 (scripts/setup_env.sh) or $COMFYUI_PATH. Core, AnimateDiff-Evolved and
+VideoHelperSuite schemas come from workflows/source/peer_object_info.json, their /object_info dumps
+trimmed to the node types the workflows use; --refresh-peer-schemas DIR regenerates it from the full
+dumps in DIR (comfyui_0.3.75, animatediff_evolved, videohelpersuite .object_info.json), e.g. after a
+family starts using another core or AnimateDiff node.
 """
 from __future__ import annotations
 
@@ -35,10 +39,18 @@ def import_comfyui() -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="only compare; exit 1 if a committed file is stale")
+    parser.add_argument("--refresh-peer-schemas", metavar="DIR", type=Path,
+                        help="first rewrite workflows/source/peer_object_info.json from the full /object_info dumps in DIR")
     options = parser.parse_args(argv)
     import_comfyui()
     from rewind.workflows.source import stale_files, write_all
-    from rewind.workflows.source.schemas import combined_object_info
+    from rewind.workflows.source.schemas import combined_object_info, trim_peer_dumps, write_peer_object_info
+
+    if options.refresh_peer_schemas:
+        try:
+            print(write_peer_object_info(trim_peer_dumps(options.refresh_peer_schemas)).relative_to(ROOT))
+        except FileNotFoundError as error:
+            sys.exit(str(error))
 
     object_info = combined_object_info()
     if options.check:

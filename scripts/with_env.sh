@@ -3,8 +3,9 @@
 # the venv first on PATH and COMFYUI_PATH naming the ComfyUI tree (yours, or the pinned copy).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-VENV="${REWIND_CACHE:-$ROOT/.cache}/venv"
-COMFYUI_PATH="$("$ROOT/scripts/setup_env.sh")"
+provisioned="$("$ROOT/scripts/setup_env.sh")"  # the ComfyUI tree, then the venv
+COMFYUI_PATH="${provisioned%%$'\n'*}"
+VENV="${provisioned#*$'\n'}"
 export COMFYUI_PATH VIRTUAL_ENV="$VENV" PATH="$VENV/bin:$PATH"
 cd "$ROOT"
 exec "$@"

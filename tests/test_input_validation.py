@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def modules(comfy):
-    from comfy_api.latest import io
+    from rewind.nodes.comfy_api import io
 
     from rewind.nodes import context, diagnostics, sampling, validation
 

@@ -5,6 +5,8 @@ import math
 import pytest
 import torch
 
+from rewind.bench.comfy_env import run_core  # core nodes are V1 on 0.3.52/0.3.64, V3 on 0.3.75
+
 pytestmark = pytest.mark.integration
 
 FAMILY_AYS = {"SD1.5": "SD1", "SDXL": "SDXL", "Wan2.1": "Wan2.1"}
@@ -41,10 +43,10 @@ def native_roundtrip(nodes, family, steps=16):
     sampling, diagnostics = nodes
     model, cond, latent = reference(nodes, family)
     sigmas = sampling.RewindAYSScheduler.execute(FAMILY_AYS[family], steps, 1.0).result[0]
-    euler = KSamplerSelect.execute("euler").result[0]
-    flipped = FlipSigmas.execute(sigmas.clone()).result[0]
-    noise = SamplerCustom.execute(model, False, 0, 1.0, cond, cond, euler, flipped, latent).result[0]
-    out = SamplerCustom.execute(model, False, 0, 1.0, cond, cond, euler, sigmas, noise).result[0]
+    euler = run_core(KSamplerSelect, "euler")[0]
+    flipped = run_core(FlipSigmas, sigmas.clone())[0]
+    noise = run_core(SamplerCustom, model, False, 0, 1.0, cond, cond, euler, flipped, latent)[0]
+    out = run_core(SamplerCustom, model, False, 0, 1.0, cond, cond, euler, sigmas, noise)[0]
     return noise, diagnostics.latent_psnr(latent["samples"], out["samples"])
 
 
@@ -129,7 +131,7 @@ def test_ays_matches_core_at_every_step_count(nodes):
     for model_type in ("SD1", "SDXL", "SVD"):
         for steps in (4, 10, 16, 25):
             ours = sampling.RewindAYSScheduler.execute(model_type, steps, 1.0).result[0]
-            core = AlignYourStepsScheduler.execute(model_type, steps, 1.0).result[0]
+            core = run_core(AlignYourStepsScheduler, model_type, steps, 1.0)[0]
             assert torch.allclose(ours, core, rtol=1e-6, atol=0), (model_type, steps)
 
 
@@ -142,8 +144,8 @@ def test_sampler_objects_plug_into_core_sampler_custom(nodes):
     flipped = sampling.RewindFlipSigmas.execute(sigmas).result[0]
     unsampler = sampling.RewindUnsampleSampler.execute("exact", 4).result[0]
     resampler = sampling.RewindResampleSampler.execute("euler").result[0]
-    noise = SamplerCustom.execute(model, False, 0, 1.0, cond, cond, unsampler, flipped, latent).result[0]
-    out = SamplerCustom.execute(model, False, 0, 1.0, cond, cond, resampler, sigmas, noise).result[0]
+    noise = run_core(SamplerCustom, model, False, 0, 1.0, cond, cond, unsampler, flipped, latent)[0]
+    out = run_core(SamplerCustom, model, False, 0, 1.0, cond, cond, resampler, sigmas, noise)[0]
     assert diagnostics.latent_psnr(latent["samples"], out["samples"]) >= 60.0
 
 
@@ -243,7 +245,7 @@ def test_core_context_windows_keep_working_inside_rewind(nodes, solver):
     sampling, _ = nodes
     model, cond, _ = reference(nodes, "Wan2.1")
     latent = {"samples": torch.randn(1, 16, 6, 8, 8, generator=torch.Generator().manual_seed(5))}
-    windowed = WanContextWindowsManualNode.execute(model, 9, 5, "standard_static", 1, False, "pyramid").result[0]
+    windowed = run_core(WanContextWindowsManualNode, model, 9, 5, "standard_static", 1, False, "pyramid")[0]
     sigmas = sampling.RewindAYSScheduler.execute("Wan2.1", 8, 1.0).result[0]
     noise = sampling.RewindUnsampler.execute(windowed, cond, cond, latent, 1.0, sigmas, solver).result[0]
     out = sampling.RewindResampler.execute(windowed, cond, cond, noise, 1.0, "match unsampler").result[0]
@@ -267,7 +269,7 @@ def test_sampler_object_with_add_noise_on_says_it_ignores_the_noise(nodes, caplo
     model, cond, latent = reference(nodes, "SD1.5")
     sigmas = sampling.RewindAYSScheduler.execute("SD1", 4, 1.0).result[0]
     resampler = sampling.RewindResampleSampler.execute("euler").result[0]
-    SamplerCustom.execute(model, True, 0, 1.0, cond, cond, resampler, sigmas, latent)
+    run_core(SamplerCustom, model, True, 0, 1.0, cond, cond, resampler, sigmas, latent)
     assert "add_noise is on" in caplog.text
 
 

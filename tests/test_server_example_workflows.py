@@ -3,7 +3,6 @@ its API-format twin, and queuing one without its models names every missing file
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -11,19 +10,19 @@ import pytest
 from rewind.rewind_queue.api import ComfyAPI
 from rewind.rewind_queue.cli import RunFailed, run_prompt
 from rewind.rewind_queue.workflow import ui_to_api
+from rewind.workflows.source.schemas import peer_object_info
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted(path.stem for path in (ROOT / "workflows").glob("*.json") if (ROOT / "workflows" / "api" / path.name).is_file())
-PEER_SCHEMAS = Path(os.environ.get("REWIND_PEER_SCHEMAS") or ROOT.parent / "shared" / "peer_schemas")
 
 
 @pytest.fixture(scope="module")
 def object_info(comfy_server) -> dict:
-    """The test server's node types, plus the peer packs' dumps (AnimateDiff, VHS, core nodes
-    whose optional dependencies the test venv lacks) when they are available."""
+    """The test server's node types, plus the peer packs' schemas the workflows use (AnimateDiff,
+    core nodes whose optional dependencies the test venv lacks) from the repo's trimmed dumps."""
     info = dict(ComfyAPI(comfy_server.url).object_info())
-    for dump in sorted(PEER_SCHEMAS.glob("*.object_info.json")) if PEER_SCHEMAS.is_dir() else []:
-        for name, schema in json.loads(dump.read_text()).items():
+    for pack in peer_object_info().values():
+        for name, schema in pack.items():
             info.setdefault(name, schema)
     return info
 
@@ -38,8 +37,7 @@ def test_ui_workflow_converts_to_its_api_twin(object_info, name):
     ui = json.loads((ROOT / "workflows" / f"{name}.json").read_text())
     api = json.loads((ROOT / "workflows" / "api" / f"{name}.json").read_text())
     missing = {node["type"] for node in ui["nodes"]} - set(object_info) - {"MarkdownNote", "Note"}
-    if missing:
-        pytest.skip(f"no schema for {sorted(missing)} (set REWIND_PEER_SCHEMAS to the peer /object_info dumps)")
+    assert not missing, f"no schema for {sorted(missing)}: run scripts/build_workflows.py --refresh-peer-schemas"
     assert class_types_and_inputs(ui_to_api(ui, object_info)) == class_types_and_inputs(api.get("prompt", api))
 
 

@@ -2,7 +2,7 @@
 fits; the committed files are what the source renders; each UI file converts to its API twin.
 
 Rewind's schemas come from the node classes (ComfyUI's V3 → /object_info conversion), core and
-AnimateDiff-Evolved from the peer /object_info dumps, so a renamed input fails here at once.
+AnimateDiff-Evolved from the repo's trimmed peer /object_info dumps, so a renamed input fails here at once.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from rewind.rewind_queue.workflow import ui_to_api, widget_inputs
 from rewind.workflows.source import FAMILIES, WORKFLOWS_DIR, stale_files
 from rewind.workflows.source.graph import NOTE_TYPES, input_specs, input_type
-from rewind.workflows.source.schemas import peer_object_info, rewind_object_info
+from rewind.workflows.source.schemas import peer_object_info, rewind_object_info, used_node_types
 
 pytestmark = pytest.mark.integration
 NAMES = sorted(FAMILIES)
@@ -69,6 +69,14 @@ def value_problem(value, spec: list, model_files: set[str]) -> str | None:
 def test_the_committed_files_are_what_the_source_renders(object_info):
     stale = stale_files(object_info)
     assert stale == [], f"regenerate with `python scripts/build_workflows.py`: {[str(p) for p in stale]}"
+
+
+def test_the_repos_peer_schemas_hold_exactly_the_peer_node_types_the_workflows_use(schemas):
+    placed = used_node_types() | {node["type"] for name in NAMES for node in load(name)[0]["nodes"]} - NOTE_TYPES
+    rewind = set(schemas[PACK_OF_REWIND])
+    peer = set().union(*(schemas[pack] for pack in PEER_PACKS))
+    assert placed - rewind - peer == set(), "run scripts/build_workflows.py --refresh-peer-schemas DIR"
+    assert peer - placed == set(), "trimmed copy holds node types no workflow uses"
 
 
 def test_there_are_five_families_in_both_formats():
