@@ -18,6 +18,8 @@ from ..samplers.hooks import LoopInfo
 from ..schedules.paths import CLEAN_SIGMA_FLOOR, ScheduleError, resample_path, unsample_path
 
 log = logging.getLogger("rewind")
+# A schedule this much below the model's sigma_max is taken as a full unsample that stops short.
+SHORT_OF_NOISE_RATIO = 1.02
 
 
 class RewindInputError(ValueError):
@@ -120,6 +122,17 @@ def check_schedule(model, path: list[float], node: str) -> None:
     if family == "eps" and top <= 1.0 and model_max > 5.0:
         log.warning("%s: the schedule tops out at sigma %.3g; this model goes to %.3g. If this is a flow-model "
                     "schedule, pick the SD1/SDXL one instead (partial denoise is fine).", node, top, model_max)
+
+
+def warn_if_short_of_model_noise(model, path: list[float], node: str) -> None:
+    """A full unsample that stops below the model's sigma_max leaves the input in the 'noise' (the
+    AYS tables top out at 14.6; AnimateDiff-Evolved's sqrt_linear models start from 25.2)."""
+    model_max = float(model.get_model_object("model_sampling").sigma_max)
+    top = max(path)
+    if model_family(model) == "eps" and top < model_max / SHORT_OF_NOISE_RATIO:
+        log.warning("%s: the schedule stops at sigma %.4g but this model's noise level is %.4g, so the noise still "
+                    "carries part of the input. Connect the model to RewindAYSScheduler's 'model' input to unsample "
+                    "all the way (ignore this if you meant a partial unsample, denoise < 1).", node, top, model_max)
 
 
 def as_path(sigmas: torch.Tensor, direction: str, node: str) -> list[float]:
