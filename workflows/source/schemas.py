@@ -2,7 +2,9 @@
 
 Rewind's schemas come from the live node classes (ComfyUI's own V3 → object_info conversion), so
 a renamed input shows up at once; ComfyUI core, AnimateDiff-Evolved and VideoHelperSuite come
-from the peer ``/object_info`` dumps in ``../shared/peer_schemas`` (or ``$REWIND_PEER_SCHEMAS``).
+from the peer ``/object_info`` dumps in ``../shared/peer_schemas`` (or ``$REWIND_PEER_SCHEMAS``);
+Advanced-ControlNet's one node from the trimmed dump beside this file (taken from its commit
+b03791e, the one that matches AnimateDiff-Evolved d8d163c, on ComfyUI 0.3.75).
 """
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ PEER_DUMPS = {
     "AnimateDiff-Evolved": "animatediff_evolved.object_info.json",
     "VideoHelperSuite": "videohelpersuite.object_info.json",
 }
+
+IN_REPO_DUMPS = {"Advanced-ControlNet": Path(__file__).with_name("advanced_controlnet.object_info.json")}
 
 
 def peer_schema_dir() -> Path:
@@ -31,7 +35,8 @@ def peer_object_info() -> dict[str, dict]:
             f"peer /object_info dumps {missing} are not in {folder}: set REWIND_PEER_SCHEMAS to the folder that "
             "holds them (ComfyUI 0.3.75, AnimateDiff-Evolved, VideoHelperSuite)"
         )
-    return {source: json.loads((folder / name).read_text()) for source, name in PEER_DUMPS.items()}
+    dumps = {source: folder / name for source, name in PEER_DUMPS.items()} | IN_REPO_DUMPS
+    return {source: json.loads(path.read_text()) for source, path in dumps.items()}
 
 
 def rewind_object_info() -> dict[str, dict]:
