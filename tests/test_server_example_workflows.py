@@ -11,6 +11,7 @@ import pytest
 from rewind.rewind_queue.api import ComfyAPI
 from rewind.rewind_queue.cli import RunFailed, run_prompt
 from rewind.rewind_queue.workflow import ui_to_api
+from rewind.workflows.source.schemas import IN_REPO_DUMPS
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted(path.stem for path in (ROOT / "workflows").glob("*.json") if (ROOT / "workflows" / "api" / path.name).is_file())
@@ -20,9 +21,10 @@ PEER_SCHEMAS = Path(os.environ.get("REWIND_PEER_SCHEMAS") or ROOT.parent / "shar
 @pytest.fixture(scope="module")
 def object_info(comfy_server) -> dict:
     """The test server's node types, plus the peer packs' dumps (AnimateDiff, VHS, core nodes
-    whose optional dependencies the test venv lacks) when they are available."""
+    whose optional dependencies the test venv lacks) when they are available, and Advanced-ControlNet's."""
     info = dict(ComfyAPI(comfy_server.url).object_info())
-    for dump in sorted(PEER_SCHEMAS.glob("*.object_info.json")) if PEER_SCHEMAS.is_dir() else []:
+    dumps = sorted(PEER_SCHEMAS.glob("*.object_info.json")) if PEER_SCHEMAS.is_dir() else []
+    for dump in [*dumps, *IN_REPO_DUMPS.values()]:
         for name, schema in json.loads(dump.read_text()).items():
             info.setdefault(name, schema)
     return info
