@@ -33,6 +33,9 @@ PROBE = Path(__file__).with_name("probes") / "motion_module_probe.py"
 # workflow → (shipped frame count, ADE context length): checked against the shipped file below.
 SHIPPED = {"animatediff": (64, 16), "hotshot_xl": (32, 8)}
 SIZE, STEPS = 64, 2
+# The noise level AnimateDiff-Evolved's beta_schedule 'autoselect' gives each: sqrt_linear for
+# AnimateDiff v3, SD's own scaled linear for Hotshot-XL.
+SIGMA_MAX = {"animatediff": 25.1461, "hotshot_xl": 14.6146}
 
 
 def peer_packs() -> Path:
@@ -124,6 +127,12 @@ def test_the_workflow_runs_at_its_shipped_frame_count_with_sliding_context(name,
     log = ade_server.log_path.read_text(errors="replace")[log_start:]
     assert f"Sliding context window sampling activated - latents passed in ({frames}) greater than context_length " \
            f"{context_length}" in log
-    calls = dict(re.findall(r"rewind-probe: (\w+) pass: (\d+) motion-module calls", log))
-    assert set(calls) == {"unsample", "resample"}, log[-3000:]
-    assert int(calls["unsample"]) > 0 and int(calls["resample"]) > 0, calls
+    passes = {direction: (int(calls), float(top), float(model_max)) for direction, calls, top, model_max in re.findall(
+        r"rewind-probe: (\w+) pass: (\d+) motion-module calls, top sigma ([\d.]+), model sigma_max ([\d.]+)", log)}
+    assert set(passes) == {"unsample", "resample"}, log[-3000:]
+    assert passes["unsample"][0] > 0 and passes["resample"][0] > 0, passes
+    # The schedule reads the model: unsampling reaches the noise level of the model as patched by
+    # AnimateDiff-Evolved's autoselected beta schedule (sqrt_linear, 25.2, for AnimateDiff v3).
+    top, model_max = passes["unsample"][1:]
+    assert top == pytest.approx(model_max, rel=1e-4) and model_max == pytest.approx(SIGMA_MAX[name], rel=1e-3)
+    assert "stops at sigma" not in log

@@ -2,7 +2,7 @@
 from the template route in headless Chromium (load_workflows.mjs, playwright-core).
 
 Checks per workflow: no console errors or validation toasts; the only missing nodes are
-AnimateDiff-Evolved's (the test server does not have that pack); every loaded node's widgets hold
+AnimateDiff-Evolved's and Advanced-ControlNet's (the test server does not have those packs); every loaded node's widgets hold
 the values and its inputs the links of the API twin, by name; for the fully loadable workflows the
 prompt the frontend would queue is exactly the API twin. Screenshots go to the test's tmp dir.
 Prerequisites: scripts/install_browser.sh (Debian chromium, npm ci here).
@@ -52,9 +52,16 @@ def load(name: str) -> tuple[dict, dict]:
             json.loads((WORKFLOWS_DIR / "api" / f"{name}.json").read_text()))
 
 
-def animatediff_evolved_types(ui: dict) -> list[str]:
-    ade = peer_object_info()["AnimateDiff-Evolved"]
-    return [node["type"] for node in ui["nodes"] if node["type"] in ade]
+PEER_PACKS = ("AnimateDiff-Evolved", "Advanced-ControlNet")
+
+
+def peer_pack_schemas() -> dict:
+    return {name: schema for pack in PEER_PACKS for name, schema in peer_object_info()[pack].items()}
+
+
+def peer_pack_types(ui: dict) -> list[str]:
+    peer = peer_pack_schemas()
+    return [node["type"] for node in ui["nodes"] if node["type"] in peer]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -63,7 +70,7 @@ def test_the_frontend_loads_the_workflow_without_errors(name, browser_reports):
     ui, _ = load(name)
     assert report.get("fetchError") is None
     assert report["consoleErrors"] == [] and report["toasts"] == []
-    expected_missing = animatediff_evolved_types(ui)
+    expected_missing = peer_pack_types(ui)
     assert report["missing"] == expected_missing
     if expected_missing:
         (dialog,) = report["dialogs"]
@@ -93,7 +100,7 @@ def test_every_loaded_node_holds_the_api_twins_values_and_links(name, browser_re
     assert problems == []
 
 
-@pytest.mark.parametrize("name", [name for name in NAMES if not animatediff_evolved_types(load(name)[0])])
+@pytest.mark.parametrize("name", [name for name in NAMES if not peer_pack_types(load(name)[0])])
 def test_the_frontend_queues_exactly_the_api_twin(name, browser_reports):
     report = browser_reports[name]
     assert report["promptError"] is None
@@ -109,5 +116,5 @@ def test_the_frontend_queues_exactly_the_api_twin(name, browser_reports):
 def test_the_workflow_as_the_editor_saves_it_still_converts_to_the_api_twin(name, browser_reports, comfy_server):
     """Users re-save the examples; the queue client must read the frontend's own serialisation
     (upload and preview widgets included) back to the same prompt."""
-    object_info = {**peer_object_info()["AnimateDiff-Evolved"], **ComfyAPI(comfy_server.url).object_info()}
+    object_info = {**peer_pack_schemas(), **ComfyAPI(comfy_server.url).object_info()}
     assert ui_to_api(browser_reports[name]["saved"], object_info) == load(name)[1]

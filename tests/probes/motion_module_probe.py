@@ -1,5 +1,6 @@
 """A test-only custom node package: prints, per Rewind pass, how many AnimateDiff-Evolved motion-module
-calls it made ("rewind-probe: unsample pass: N motion-module calls") to the server log.
+calls it made and how high its schedule went ("rewind-probe: unsample pass: N motion-module calls, top
+sigma S, model sigma_max M") to the server log.
 
 Installed by tests/test_animatediff_server.py as custom_nodes/rewind_probe/__init__.py. Custom nodes
 load in directory order, so the counter is installed at the first sampling call, when all are loaded.
@@ -30,14 +31,15 @@ def _count_motion_module_calls() -> None:
     module.forward = counted
 
 
-def probed_sample_custom(model, noise, cfg, sampler, *args, **kwargs):
+def probed_sample_custom(model, noise, cfg, sampler, sigmas, *args, **kwargs):
     _count_motion_module_calls()
     before = _calls[0]
     try:
-        return _sample_custom(model, noise, cfg, sampler, *args, **kwargs)
+        return _sample_custom(model, noise, cfg, sampler, sigmas, *args, **kwargs)
     finally:
-        print(f"rewind-probe: {getattr(sampler, 'direction', 'other')} pass: {_calls[0] - before} motion-module calls",
-              flush=True)
+        model_max = float(model.get_model_object("model_sampling").sigma_max)
+        print(f"rewind-probe: {getattr(sampler, 'direction', 'other')} pass: {_calls[0] - before} motion-module calls, "
+              f"top sigma {float(sigmas.max()):.4f}, model sigma_max {model_max:.4f}", flush=True)
 
 
 comfy.sample.sample_custom = probed_sample_custom
