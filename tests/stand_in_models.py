@@ -115,12 +115,11 @@ def motion_module_shapes(kind: str) -> dict[str, tuple[int, ...]]:
 
 
 def random_state_dict(shapes: dict[str, tuple[int, ...]], seed: int) -> dict[str, torch.Tensor]:
+    """fp16 weights as tests/tiny_models.py draws them; CLIP's position_ids stay the token positions."""
     generator = torch.Generator().manual_seed(seed)
-    state = {}
-    for key, shape in shapes.items():
-        value = torch.arange(shape[0]).expand(shape) if key.endswith("position_ids") else _initial_value(key, shape, generator)
-        state[key] = value.to(torch.long if key.endswith("position_ids") else torch.float16).contiguous()
-    return state
+    return {key: (torch.arange(shape[-1]).expand(shape) if key.endswith("position_ids")
+                  else _initial_value(key, shape, generator).half()).contiguous()
+            for key, shape in shapes.items()}
 
 
 # file name (as the workflows name it) → (model folder, builder of its shapes)

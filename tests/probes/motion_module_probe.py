@@ -15,7 +15,8 @@ _sample_custom = comfy.sample.sample_custom
 
 
 def _count_motion_module_calls() -> None:
-    modules = [m for name, m in list(sys.modules.items()) if name.endswith("motion_module_ad") and hasattr(m, "VanillaTemporalModule")]
+    modules = [module for name, module in list(sys.modules.items())
+               if name.endswith("motion_module_ad") and hasattr(module, "VanillaTemporalModule")]
     if not modules:
         raise RuntimeError("rewind-probe: AnimateDiff-Evolved's motion_module_ad is not loaded")
     module = modules[0].VanillaTemporalModule
