@@ -20,6 +20,8 @@ from ..schedules.paths import CLEAN_SIGMA_FLOOR, ScheduleError, resample_path, u
 from .validation import RewindInputError, check_finite
 
 log = logging.getLogger("rewind")
+# A schedule this much below the model's sigma_max is taken as a full unsample that stops short.
+SHORT_OF_NOISE_RATIO = 1.02
 
 
 def family_of(model_sampling) -> str:
@@ -154,6 +156,17 @@ def ensure_trajectory_fits(samples: torch.Tensor, path: list[float], node: str) 
             f"{needed / gib:.1f} GiB, but {device} has {available / gib:.1f} GiB free. Use fewer steps (16 AYS steps "
             "are plenty) or a shorter or smaller clip."
         )
+
+
+def warn_if_short_of_model_noise(model, path: list[float], node: str) -> None:
+    """A full unsample that stops below the model's sigma_max leaves the input in the 'noise' (the
+    AYS tables top out at 14.6; AnimateDiff-Evolved's sqrt_linear models start from 25.2)."""
+    model_max = float(model.get_model_object("model_sampling").sigma_max)
+    top = max(path)
+    if model_family(model) == "eps" and top < model_max / SHORT_OF_NOISE_RATIO:
+        log.warning("%s: the schedule stops at sigma %.4g but this model's noise level is %.4g, so the noise still "
+                    "carries part of the input. Connect the model to RewindAYSScheduler's 'model' input to unsample "
+                    "all the way (ignore this if you meant a partial unsample, denoise < 1).", node, top, model_max)
 
 
 def as_path(sigmas: torch.Tensor, direction: str, node: str) -> list[float]:

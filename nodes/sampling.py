@@ -12,7 +12,7 @@ from ..schedules import ays, paths
 from . import context
 from .comfy_api import io
 from .comfy_sampling import (RewindSampler, as_path, check_latent, check_schedule, ensure_trajectory_fits, model_family,
-                             noise_rounding, offload, run)
+                             noise_rounding, offload, run, warn_if_short_of_model_noise)
 from .validation import RewindInputError, checked_inputs
 
 log = logging.getLogger("rewind")
@@ -99,6 +99,7 @@ class RewindUnsampler(io.ComfyNode):
         path = as_path(sigmas, "unsample", "RewindUnsampler")
         check_schedule(model, path, "RewindUnsampler")
         ensure_trajectory_fits(latent["samples"], path, "RewindUnsampler")
+        warn_if_short_of_model_noise(model, path, "RewindUnsampler")
         sampler = unsample_sampler(solver, exact_iterations, record_trajectory=True)
         samples = run(_windowed(model, context_options), positive, negative, latent, cfg, sampler, path)
         # The trajectory is already in host memory (RewindSampler offloads it as it goes).
@@ -213,14 +214,35 @@ class RewindAYSScheduler(io.ComfyNode):
                 io.Float.Input("flow_shift", default=ays.DEFAULT_FLOW_SHIFT, min=0.1, max=20.0, step=0.1,
                                tooltip="Wan2.1 only: noise-to-signal scale of the flow schedule. Lower spreads steps "
                                        "toward the clean end, which inverts more exactly (see README)."),
+                io.Model.Input("model", optional=True,
+                               tooltip="Optional: the model the schedule is for. Connected, the schedule tops out at "
+                                       "this model's own sigma_max (e.g. 25.2 for AnimateDiff's sqrt_linear beta "
+                                       "schedule instead of the table's 14.6), so unsampling reaches the model's noise "
+                                       "level; a model_type from the wrong family (flow vs SD) is refused."),
             ],
             outputs=[io.Sigmas.Output()],
         )
 
     @classmethod
     @checked_inputs
-    def execute(cls, model_type, steps, denoise, flow_shift=ays.DEFAULT_FLOW_SHIFT) -> io.NodeOutput:
-        return io.NodeOutput(torch.tensor(ays.ays_sigmas(model_type, steps, denoise, flow_shift), dtype=torch.float32))
+    def execute(cls, model_type, steps, denoise, flow_shift=ays.DEFAULT_FLOW_SHIFT, model=None) -> io.NodeOutput:
+        sigma_max = model_sigma_max(model, model_type) if model is not None else None
+        try:
+            sigmas = ays.ays_sigmas(model_type, steps, denoise, flow_shift, sigma_max)
+        except ValueError as error:
+            raise RewindInputError(f"RewindAYSScheduler: {error}") from None
+        return io.NodeOutput(torch.tensor(sigmas, dtype=torch.float32))
+
+
+def model_sigma_max(model, model_type: str) -> float:
+    """The noise level the model samples from, after any patch (AnimateDiff-Evolved's beta_schedule)."""
+    family = model_family(model)
+    if (family == "flow") != (model_type in ays.FLOW_MODEL_TYPES):
+        kind = "a flow model (Wan2.1)" if family == "flow" else "an SD-type model"
+        choices = "Wan2.1" if family == "flow" else "SD1, SDXL or SVD"
+        raise RewindInputError(f"RewindAYSScheduler: model_type {model_type} does not fit the connected model, which is "
+                               f"{kind}. Pick {choices}, or disconnect 'model'.")
+    return float(model.get_model_object("model_sampling").sigma_max)
 
 
 class RewindFlipSigmas(io.ComfyNode):

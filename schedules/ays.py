@@ -38,11 +38,23 @@ def ve_to_flow(sigmas_ve: np.ndarray, shift: float) -> np.ndarray:
     return scaled / (1.0 + scaled)
 
 
-def ays_sigmas(model_type: str, steps: int, denoise: float = 1.0, flow_shift: float = DEFAULT_FLOW_SHIFT) -> list[float]:
+def with_top_level(levels: list[float], sigma_max: float, model_type: str) -> list[float]:
+    """`levels` with its first (highest) level replaced by `sigma_max`, which must stay above the second."""
+    if not sigma_max > levels[1]:
+        raise ValueError(f"AYS {model_type}: the model's sigma_max {sigma_max:.4g} is below the table's second level "
+                         f"{levels[1]:.4g}; this table does not fit the model. Pick the model_type of this model.")
+    return [float(sigma_max), *levels[1:]]
+
+
+def ays_sigmas(model_type: str, steps: int, denoise: float = 1.0, flow_shift: float = DEFAULT_FLOW_SHIFT,
+               sigma_max: float | None = None) -> list[float]:
     """The descending AYS schedule of `steps` steps ending at 0, truncated for partial denoise.
 
     For flow models (Wan2.1) the SD1 table is mapped to flow time with the model's shift and the top
     level is set to 1.0, so unsampling ends at pure noise, which flow models are trained to start from.
+    `sigma_max` (SD1/SDXL/SVD) replaces the table's top level before interpolation: a model sampled
+    with another beta schedule (AnimateDiff's sqrt_linear reaches 25.2, not 14.6) is then unsampled
+    up to its own noise level, with the lower levels unchanged.
     """
     if model_type not in MODEL_TYPES:
         raise ValueError(f"Unknown AYS model_type {model_type!r}: choose one of {', '.join(MODEL_TYPES)}.")
@@ -51,6 +63,8 @@ def ays_sigmas(model_type: str, steps: int, denoise: float = 1.0, flow_shift: fl
     if denoise <= 0.0:
         return []
     levels = NOISE_LEVELS["SD1" if model_type in FLOW_MODEL_TYPES else model_type]
+    if sigma_max is not None and model_type not in FLOW_MODEL_TYPES:
+        levels = with_top_level(levels, sigma_max, model_type)
     sigmas = np.asarray(levels, dtype=np.float64) if steps + 1 == len(levels) else loglinear_interp(levels, steps + 1)
     if model_type in FLOW_MODEL_TYPES:
         sigmas = ve_to_flow(sigmas, flow_shift)

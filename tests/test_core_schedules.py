@@ -71,3 +71,18 @@ def test_core_flip_floor_reads_back_as_exactly_clean():
 def test_bad_schedules_are_refused_with_a_reason(sigmas, message):
     with pytest.raises(paths.ScheduleError, match=message):
         paths.noise_levels(sigmas, "RewindUnsampler")
+
+
+def test_a_model_sigma_max_becomes_the_top_level_and_the_rest_stay():
+    table = ays.ays_sigmas("SD1", 10)
+    extended = ays.ays_sigmas("SD1", 10, sigma_max=25.15)
+    assert extended[0] == pytest.approx(25.15) and extended[1:] == pytest.approx(table[1:], rel=1e-12)
+    sixteen = ays.ays_sigmas("SD1", 16, sigma_max=25.15)
+    assert sixteen[0] == pytest.approx(25.15) and all(a > b for a, b in zip(sixteen, sixteen[1:]))
+    assert sixteen[-3:] == pytest.approx(ays.ays_sigmas("SD1", 16)[-3:], rel=1e-12)  # the clean end is untouched
+
+
+def test_a_sigma_max_the_table_cannot_reach_is_refused_and_flow_ignores_it():
+    with pytest.raises(ValueError, match="Pick the model_type"):
+        ays.ays_sigmas("SD1", 10, sigma_max=5.0)
+    assert ays.ays_sigmas("Wan2.1", 8, sigma_max=1.0) == ays.ays_sigmas("Wan2.1", 8)

@@ -285,3 +285,48 @@ def test_bdia_retraces_a_patched_model_exactly(nodes):
     noise = sampling.RewindUnsampler.execute(model, cond, cond, latent, 1.0, sigmas, "bdia").result[0]
     out = sampling.RewindResampler.execute(model, cond, cond, noise, 1.0, "match unsampler").result[0]
     assert diagnostics.latent_psnr(latent["samples"], out["samples"]) >= 90.0
+
+
+def sqrt_linear(model):
+    """`model` with AnimateDiff-Evolved's sqrt_linear beta schedule, as its beta_schedule 'autoselect'
+    gives AnimateDiff v3: a higher noise level (sigma_max about 25.2) than SD1.5's own 14.6."""
+    import comfy.model_sampling
+
+    class Config:
+        sampling_settings = {"beta_schedule": "sqrt_linear", "linear_start": 0.00085, "linear_end": 0.012}
+
+    class SqrtLinearEps(comfy.model_sampling.ModelSamplingDiscrete, comfy.model_sampling.EPS):
+        pass
+
+    patched = model.clone()
+    patched.add_object_patch("model_sampling", SqrtLinearEps(Config()))
+    return patched
+
+
+def test_the_ays_schedule_reads_the_model_and_unsampling_reaches_its_noise_level(nodes, caplog):
+    sampling, diagnostics = nodes
+    model, cond, latent = reference(nodes, "SD1.5")
+    model = sqrt_linear(model)
+    sigma_max = float(model.get_model_object("model_sampling").sigma_max)
+    assert sigma_max > 25.0
+    table = sampling.RewindAYSScheduler.execute("SD1", 8, 1.0).result[0]
+    sampling.RewindUnsampler.execute(model, cond, cond, latent, 1.0, table, "exact")
+    assert "stops at sigma 14.61 but this model's noise level is 25.1" in caplog.text
+    caplog.clear()
+    sigmas = sampling.RewindAYSScheduler.execute("SD1", 8, 1.0, model=model).result[0]
+    assert float(sigmas[0]) == pytest.approx(sigma_max) and float(sigmas[-2]) == pytest.approx(float(table[-2]))
+    noise = sampling.RewindUnsampler.execute(model, cond, cond, latent, 1.0, sigmas, "exact").result[0]
+    from rewind.samplers.state import LATENT_KEY
+
+    assert max(noise[LATENT_KEY].path) == pytest.approx(sigma_max) and "stops at sigma" not in caplog.text
+    out = sampling.RewindResampler.execute(model, cond, cond, noise, 1.0, "match unsampler").result[0]
+    assert diagnostics.latent_psnr(latent["samples"], out["samples"]) >= 60.0
+
+
+def test_the_ays_schedule_refuses_a_model_type_of_the_other_family(nodes):
+    sampling, _ = nodes
+    wan, _, _ = reference(nodes, "Wan2.1")
+    with pytest.raises(ValueError, match="RewindAYSScheduler: model_type SD1 does not fit.*flow model.*Pick Wan2.1"):
+        sampling.RewindAYSScheduler.execute("SD1", 8, 1.0, model=wan)
+    sd, _, _ = reference(nodes, "SD1.5")
+    assert float(sampling.RewindAYSScheduler.execute("SD1", 8, 1.0, model=sd).result[0][0]) == pytest.approx(14.6146, rel=1e-4)

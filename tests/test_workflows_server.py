@@ -62,7 +62,7 @@ def with_reference_model(workflow: dict, family: str) -> dict:
         kind = node["class_type"]
         for slot, reference_slot in LOADER_OUTPUTS.get(kind, {}).items():
             replaced[(node_id, slot)] = [REFERENCE_ID, reference_slot]
-        if kind == "ControlNetApplyAdvanced":
+        if kind in ("ControlNetApplyAdvanced", "ACN_AdvancedControlNetApply_v2"):
             replaced[(node_id, 0)], replaced[(node_id, 1)] = node["inputs"]["positive"], node["inputs"]["negative"]
 
     def resolve(value):

@@ -1,8 +1,9 @@
 """The example workflows against the live schemas: every node, input, value and link exists and
 fits; the committed files are what the source renders; each UI file converts to its API twin.
 
-Rewind's schemas come from the node classes (ComfyUI's V3 → /object_info conversion), core and
-AnimateDiff-Evolved from the repo's trimmed peer /object_info dumps, so a renamed input fails here at once.
+Rewind's schemas come from the node classes (ComfyUI's V3 → /object_info conversion), core,
+AnimateDiff-Evolved and Advanced-ControlNet from the repo's trimmed peer /object_info dumps, so a
+renamed input fails here at once.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from rewind.workflows.source.schemas import peer_object_info, rewind_object_info
 pytestmark = pytest.mark.integration
 NAMES = sorted(FAMILIES)
 PACK_OF_REWIND = "Rewind (live)"
-PEER_PACKS = ("ComfyUI 0.3.75", "AnimateDiff-Evolved", "VideoHelperSuite")
+PEER_PACKS = ("ComfyUI 0.3.75", "AnimateDiff-Evolved", "Advanced-ControlNet", "VideoHelperSuite")
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 Two frontends (the one ComfyUI 0.3.75 pins, and the newest comfyui-frontend-package, which
 scripts/install_browser.sh puts in the cache) × two renderers (classic LiteGraph canvas and Nodes 2.0).
 One server per frontend, one Chromium page per renderer (frontend_matrix.mjs). Per workflow: it loads
-with no missing nodes but AnimateDiff-Evolved's (the test server does not have that pack), no errored
+with no missing nodes but AnimateDiff-Evolved's and Advanced-ControlNet's (the test server has neither pack), no errored
 node, the Note readable and clear of other nodes, every node holding its API twin's values and links;
 then the workflow's weight-free twin is queued from the page and Video Combine's result must play on
 the node, muted and looping. Also: the main job (`make run`) shows its video and Roundtrip Report figure,
@@ -68,9 +68,16 @@ def weight_free_run(name: str) -> dict:
     return prompt
 
 
-def animatediff_evolved_types(ui: dict) -> list[str]:
-    ade = peer_object_info()["AnimateDiff-Evolved"]
-    return [node["type"] for node in ui["nodes"] if node["type"] in ade]
+PEER_PACKS = ("AnimateDiff-Evolved", "Advanced-ControlNet")  # not installed on the test server
+
+
+def peer_pack_info() -> dict:
+    return {name: schema for pack in PEER_PACKS for name, schema in peer_object_info()[pack].items()}
+
+
+def peer_pack_types(ui: dict) -> list[str]:
+    peers = peer_pack_info()
+    return [node["type"] for node in ui["nodes"] if node["type"] in peers]
 
 
 def from_the_pack(errors: list[str]) -> list[str]:
@@ -116,7 +123,7 @@ def test_the_workflow_loads_with_no_missing_or_errored_node(frontend, renderer, 
     ui, _ = load(name)
     assert report.get("fetchError") is None
     assert report["vue"] is (renderer == "vue")
-    assert sorted(node["type"] for node in report["nodes"] if not node["registered"]) == sorted(animatediff_evolved_types(ui))
+    assert sorted(node["type"] for node in report["nodes"] if not node["registered"]) == sorted(peer_pack_types(ui))
     assert len(report["nodes"]) == report["nodeCount"] == len(ui["nodes"])
     assert [node["title"] for node in report["nodes"] if "error" in node["text"].lower() or "failed" in node["text"].lower()] == []
     assert from_the_pack(report["loadErrors"]) == [] and report["toasts"] == []
@@ -173,7 +180,7 @@ def test_every_loaded_node_holds_the_api_twins_values_and_links(frontend, name):
     assert problems == []
 
 
-@pytest.mark.parametrize("name", [name for name in NAMES if not animatediff_evolved_types(load(name)[0])])
+@pytest.mark.parametrize("name", [name for name in NAMES if not peer_pack_types(load(name)[0])])
 def test_the_frontend_queues_exactly_the_api_twin(frontend, name):
     report = frontend["reports"][("classic", name)]
     assert report.get("promptError") is None
@@ -190,7 +197,7 @@ def test_the_frontend_queues_exactly_the_api_twin(frontend, name):
 def test_the_workflow_as_the_editor_saves_it_still_converts_to_the_api_twin(frontend, name):
     """Users re-save the examples; the queue client must read the frontend's own serialisation
     (upload and preview widgets included) back to the same prompt."""
-    object_info = {**peer_object_info()["AnimateDiff-Evolved"], **ComfyAPI(frontend["url"]).object_info()}
+    object_info = {**peer_pack_info(), **ComfyAPI(frontend["url"]).object_info()}
     assert ui_to_api(frontend["reports"][("classic", name)]["saved"], object_info) == load(name)[1]
 
 

@@ -50,7 +50,7 @@ STAGES = {
                "ADE_LoadAnimateDiffModel", "ADE_ApplyAnimateDiffModelSimple", "ADE_StandardStaticContextOptions",
                "ADE_UseEvolvedSampling"},
     "Video": {"RewindLoadVideo"},
-    "Prompts": {"CLIPTextEncode", "Canny", "ControlNetApplyAdvanced"},
+    "Prompts": {"CLIPTextEncode", "Canny", "ControlNetApplyAdvanced", "ACN_AdvancedControlNetApply_v2"},
     "Unsample → resample": {"VAEEncode", "RewindAYSScheduler", "RewindContextOptions", "RewindLatentCoherence",
                             "RewindUnsampler", "RewindResampler"},
     "Save": {"VAEDecode", "RewindVideoCombine"},
@@ -97,20 +97,27 @@ def text_encoders(g: Graph, clip: Output, positive: str) -> tuple[Node, Node]:
 
 
 def weak_canny_controlnet(g: Graph, model: Model, frames: Output, vae: Output, positive: Output, negative: Output,
-                          strength: float) -> tuple[Output, Output]:
+                          strength: float, sliding_context: bool = False) -> tuple[Output, Output]:
     """Edges of the input frames, applied weakly and only over the first 60% of the path: enough to
-    hold outlines where the new prompt would drift, too little to copy the input's texture."""
+    hold outlines where the new prompt would drift, too little to copy the input's texture.
+
+    Under AnimateDiff-Evolved's sliding context the ControlNet must follow each window's frames, which
+    only Advanced-ControlNet's apply node provides (ADE refuses core ControlNet objects there)."""
     loader = g.node("ControlNetLoader", 0, models=[model], control_net_name=model.name)
     edges = g.node("Canny", 2, image=frames, low_threshold=0.4, high_threshold=0.8)
-    applied = g.node("ControlNetApplyAdvanced", 2, positive=positive, negative=negative, control_net=loader["CONTROL_NET"],
-                     image=edges["IMAGE"], strength=strength, start_percent=0.0, end_percent=0.6, vae=vae)
+    common = dict(positive=positive, negative=negative, control_net=loader["CONTROL_NET"], image=edges["IMAGE"],
+                  strength=strength, start_percent=0.0, end_percent=0.6)
+    applied = (g.node("ACN_AdvancedControlNetApply_v2", 2, **common, vae_optional=vae) if sliding_context
+               else g.node("ControlNetApplyAdvanced", 2, **common, vae=vae))
     return applied["positive"], applied["negative"]
 
 
 def style_transfer(g: Graph, s: Settings, m: Loaded) -> None:
-    """The shared chain; the unsampler and resampler see the same conditioning and windows."""
+    """The shared chain; the unsampler and resampler see the same conditioning and windows. The AYS
+    schedule reads the model, so it tops out at the model's own noise level (AnimateDiff-Evolved's
+    sqrt_linear beta schedule reaches sigma 25.2, the AYS tables 14.6)."""
     latent = g.node("VAEEncode", 3, pixels=m.video["images"], vae=m.vae)
-    sigmas = g.node("RewindAYSScheduler", 3, model_type=s.ays_model_type, steps=STEPS, denoise=1.0)
+    sigmas = g.node("RewindAYSScheduler", 3, model_type=s.ays_model_type, steps=STEPS, denoise=1.0, model=m.model)
     windows = {}
     if s.context_schedule is not None:
         options = g.node("RewindContextOptions", 3, context_schedule=s.context_schedule, context_length=s.context_length,
@@ -178,14 +185,18 @@ def checkpoint_family(name: str, title: str, summary: str, checkpoint: Model, co
 
 def animatediff_family(name: str, title: str, summary: str, checkpoint: Model, motion: Model, controlnet: Model,
                        s: Settings, positive: str, strength: float) -> Graph:
-    """AnimateDiff and Hotshot-XL: a motion module through AnimateDiff-Evolved, its own context windows."""
+    """AnimateDiff and Hotshot-XL: a motion module through AnimateDiff-Evolved, its own context windows
+    (the motion module needs them past its positional-encoding length), Advanced-ControlNet's apply."""
     g = Graph(name, STAGES)
     g.note(model_note(title, summary, [checkpoint, motion, controlnet], common_settings(s) + (
         f"\n- AnimateDiff-Evolved's static context ({s.context_length} frames, overlap {s.context_overlap}) windows the "
         "motion module, so Rewind's context options stay unconnected (one windowing, not two)."
         f"\n- ControlNet strength {strength} until 60% of the path; light **{s.coherence_mode}** coherence "
         f"(strength {s.coherence_strength}): the motion module already ties frames together."
-        "\n- Needs ComfyUI-AnimateDiff-Evolved (ComfyUI Manager → Install Missing Custom Nodes).")))
+        "\n- The AYS scheduler reads the model: AnimateDiff-Evolved's autoselected beta schedule sets how far unsampling goes."
+        "\n- Needs **ComfyUI-AnimateDiff-Evolved** and **ComfyUI-Advanced-ControlNet** (ComfyUI Manager → Install Missing "
+        "Custom Nodes): AnimateDiff-Evolved's sliding context, used once the clip is longer than one window, only accepts "
+        "ControlNets applied with Advanced-ControlNet's *Apply Advanced ControlNet*.")))
     loader = g.node("CheckpointLoaderSimple", 0, models=[checkpoint], ckpt_name=checkpoint.name)
     motion_model = g.node("ADE_LoadAnimateDiffModel", 0, models=[motion], model_name=motion.name)
     applied = g.node("ADE_ApplyAnimateDiffModelSimple", 0, motion_model=motion_model["MOTION_MODEL"])
@@ -197,7 +208,7 @@ def animatediff_family(name: str, title: str, summary: str, checkpoint: Model, m
     video = load_video(g, s)
     pos, neg = text_encoders(g, loader["CLIP"], positive)
     cn_pos, cn_neg = weak_canny_controlnet(g, controlnet, video["images"], loader["VAE"], pos["CONDITIONING"],
-                                           neg["CONDITIONING"], strength)
+                                           neg["CONDITIONING"], strength, sliding_context=True)
     style_transfer(g, s, Loaded(evolved["MODEL"], loader["VAE"], cn_pos, cn_neg, video))
     return g
 

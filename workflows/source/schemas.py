@@ -1,9 +1,11 @@
 """The ``/object_info`` the workflows are built and validated against.
 
 Rewind's schemas come from the live node classes (ComfyUI's own V3 → object_info conversion), so
-a renamed input shows up at once. ComfyUI core, AnimateDiff-Evolved and VideoHelperSuite come from
-``peer_object_info.json`` beside this file: their ``/object_info`` dumps trimmed to the node types
-the workflows use, so a bare clone builds and validates the workflows with nothing beside it.
+a renamed input shows up at once. ComfyUI core, AnimateDiff-Evolved, VideoHelperSuite and
+Advanced-ControlNet (commit b03791e, the one that matches AnimateDiff-Evolved d8d163c, on ComfyUI
+0.3.75) come from ``peer_object_info.json`` beside this file: their ``/object_info`` dumps trimmed
+to the node types the workflows use, so a bare clone builds and validates the workflows with
+nothing beside it.
 ``python scripts/build_workflows.py --refresh-peer-schemas DIR`` regenerates it from full dumps.
 """
 from __future__ import annotations
@@ -20,6 +22,7 @@ PEER_DUMPS = {
     "ComfyUI 0.3.75": "comfyui_0.3.75.object_info.json",
     "AnimateDiff-Evolved": "animatediff_evolved.object_info.json",
     "VideoHelperSuite": "videohelpersuite.object_info.json",
+    "Advanced-ControlNet": "advanced_controlnet.object_info.json",
 }
 
 
