@@ -106,8 +106,12 @@ def bench(arch: Architecture, steps: int, dtype: torch.dtype) -> list[tuple[str,
                                                    run_core(FlipSigmas, sigmas.clone())[0])}
     rewind_flipped = sampling.RewindFlipSigmas.execute(sigmas).result[0]
     for solver in sampling.UNSAMPLE_SOLVERS:
-        runs[f"rewind {solver}"] = through_sampler_custom(sampling.RewindUnsampleSampler.execute(solver, 4).result[0],
-                                                          rewind_flipped)
+        if solver in sampling.SAMPLER_UNSAMPLE_SOLVERS:
+            sampler = sampling.RewindUnsampleSampler.execute(solver, 4).result[0]
+            runs[f"rewind {solver}"] = through_sampler_custom(sampler, rewind_flipped)
+        else:  # coupled solvers hand two states on: only the Rewind Unsampler node (trajectory recorded) runs them
+            runs[f"rewind {solver}"] = lambda solver=solver: sampling.RewindUnsampler.execute(
+                model, cond, cond, latent, 1.0, sigmas, solver)
         if solver == "euler":  # the node records and offloads every step's latent for coherence anchors
             runs["rewind euler + trajectory"] = lambda: sampling.RewindUnsampler.execute(
                 model, cond, cond, latent, 1.0, sigmas, "euler")
