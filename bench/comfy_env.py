@@ -38,3 +38,15 @@ def run_core(node_class, *args) -> tuple:
     if hasattr(node_class, "execute"):
         return node_class.execute(*args).result
     return getattr(node_class(), node_class.FUNCTION)(*args)
+
+
+class ModelCallCounter:
+    """Counts model calls through the model's apply wrapper (CFG's cond/uncond batch is one call)."""
+
+    def __init__(self, model):
+        self.calls = 0
+        model.set_model_unet_function_wrapper(self)
+
+    def __call__(self, apply_model, args):
+        self.calls += 1
+        return apply_model(args["input"], args["timestep"], **args["c"])

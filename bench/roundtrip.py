@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from comfy_env import import_comfyui, run_core
+from comfy_env import ModelCallCounter, import_comfyui, run_core
 
 FAMILIES = {"SD1.5 (eps)": ("SD1.5", "SD1"), "Wan2.1 (flow)": ("Wan2.1", "Wan2.1")}
 REWIND_MODES = [("euler", None), ("heun", None), ("dpmpp_2m", None), ("exact", 2), ("exact", 4), ("exact", 8),
@@ -33,18 +33,6 @@ def build(family, data):
     frames = 9 if family == "Wan2.1" else 4
     pixels = torch.rand(frames, 128, 128, 3, generator=torch.Generator().manual_seed(0))
     return model, cond, {"samples": vae.encode(pixels)}
-
-
-class EvalCounter:
-    """Counts model calls by wrapping the model's apply function."""
-
-    def __init__(self, model):
-        self.calls = 0
-        model.set_model_unet_function_wrapper(self)
-
-    def __call__(self, apply_model, args):
-        self.calls += 1
-        return apply_model(args["input"], args["timestep"], **args["c"])
 
 
 def native(model, cond, latent, sigmas, cfg=1.0, negative=None):
@@ -78,7 +66,7 @@ def learned_table(steps=16, per_class=2):
 
     model, conditioning = load_learned_model()
     model = model.clone()
-    counter = EvalCounter(model)
+    counter = ModelCallCounter(model)
     sigmas = sampling.RewindAYSScheduler.execute("SD1", steps, 1.0).result[0]
     ideal = {c: float((held_out_latents(c, per_class).var() + float(sigmas[0]) ** 2).sqrt()) for c in CONDITIONS}
     print(f"\nLearned SD1.5-architecture model (tests/fixtures/learned_sd15.safetensors), held-out data, {steps} AYS "
@@ -148,7 +136,7 @@ def accuracy_table(steps_list):
             for steps in steps_list:
                 model, cond, latent = build(family, data)
                 model = model.clone()
-                counter = EvalCounter(model)
+                counter = ModelCallCounter(model)
                 sigmas = sampling.RewindAYSScheduler.execute(ays_type, steps, 1.0).result[0]
                 cells = []
                 runs = [("native", lambda: native(model, cond, latent, sigmas))]

@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 
+from rewind.bench.comfy_env import ModelCallCounter
 from rewind.tests.learned_model import (CONDITIONS, FIXTURE, UNET_CONFIG, held_out_latents, load_learned_model,
                                         train)
 
@@ -18,18 +19,6 @@ STEPS = 16
 @pytest.fixture(scope="module")
 def learned(comfy):
     return load_learned_model()
-
-
-class CallCounter:
-    """Counts model calls (CFG's cond/uncond batch is one call)."""
-
-    def __init__(self, model):
-        self.calls = 0
-        model.set_model_unet_function_wrapper(self)
-
-    def __call__(self, apply_model, args):
-        self.calls += 1
-        return apply_model(args["input"], args["timestep"], **args["c"])
 
 
 def test_comfyui_detects_the_fixture_as_the_sd15_unet_and_loads_every_key(learned):
@@ -76,7 +65,7 @@ def test_default_unsampler_roundtrips_the_learned_model(learned, cfg, min_psnr):
 
     model, conditioning = learned
     model = model.clone()
-    counter = CallCounter(model)
+    counter = ModelCallCounter(model)
     sigmas = sampling.RewindAYSScheduler.execute("SD1", STEPS, 1.0).result[0]
     for condition in CONDITIONS:
         clean = held_out_latents(condition, 4)
