@@ -20,6 +20,7 @@ if [ ! -d "$ROOT/tests/browser/node_modules/playwright-core" ]; then
 fi
 LATEST_FRONTEND="${REWIND_CACHE:-$ROOT/.cache}/frontend-latest"
 if [ ! -f "$LATEST_FRONTEND/comfyui_frontend_package/static/index.html" ]; then
+  "$ROOT/scripts/setup_env.sh" >/dev/null  # the venv whose pip installs it (a fresh clone has none yet)
   VENV="${REWIND_CACHE:-$ROOT/.cache}/venv"
   "$VENV/bin/python" -m pip install --quiet --no-deps --target "$LATEST_FRONTEND" --upgrade comfyui-frontend-package
 fi

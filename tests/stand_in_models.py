@@ -4,7 +4,8 @@ A motion module is injected by block index and channel count, so unlike tests/ti
 cannot be shrunk: the UNet, text encoders, VAE and ControlNet are ComfyUI's own classes built on
 the meta device at the real sizes and written in checkpoint layout by ComfyUI's own saving code;
 SDXL's UNet and ControlNet take Segmind Vega's transformer depths (see SDXL_UNET); the
-motion modules follow the released files' key names (AnimateDiff v3 `v3_sd15_mm.ckpt`,
+motion modules follow the released files' key names (AnimateDiff v3 `mm_sd15_v3.safetensors`, the
+safetensors release of `v3_sd15_mm.ckpt`;
 Hotshot-XL `hsxl_temporal_layers`). Weights are deterministic and small, so activations stay
 finite; files are fp16 and built once per cache folder.
 """
@@ -126,7 +127,7 @@ def random_state_dict(shapes: dict[str, tuple[int, ...]], seed: int) -> dict[str
 STAND_INS = {
     "v1-5-pruned-emaonly-fp16.safetensors": ("checkpoints", lambda: checkpoint_shapes("SD1.5")),
     "control_v11p_sd15_canny_fp16.safetensors": ("controlnet", lambda: controlnet_shapes("SD1.5")),
-    "v3_sd15_mm.ckpt": ("animatediff_models", lambda: motion_module_shapes("AnimateDiff v3")),
+    "mm_sd15_v3.safetensors": ("animatediff_models", lambda: motion_module_shapes("AnimateDiff v3")),
     "sd_xl_base_1.0.safetensors": ("checkpoints", lambda: checkpoint_shapes("SDXL")),
     "controlnet-canny-sdxl-1.0.safetensors": ("controlnet", lambda: controlnet_shapes("SDXL")),
     "hsxl_temporal_layers.f16.safetensors": ("animatediff_models", lambda: motion_module_shapes("Hotshot-XL")),
@@ -141,9 +142,6 @@ def write_stand_in(name: str, models_dir: Path, seed: int = 0) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         state = random_state_dict(shapes(), seed)
         partial = path.with_name(path.name + ".partial")
-        if name.endswith(".ckpt"):
-            torch.save(state, partial)
-        else:
-            save_file(state, str(partial), metadata={"rewind_test_model": f"random stand-in for {name}"})
+        save_file(state, str(partial), metadata={"rewind_test_model": f"random stand-in for {name}"})
         partial.rename(path)
     return path

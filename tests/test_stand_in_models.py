@@ -24,7 +24,7 @@ def meta_state_dict(shapes: dict) -> dict:
 @pytest.mark.parametrize("name, parameters", [
     ("v1-5-pruned-emaonly-fp16.safetensors", 1.066e9),  # 2.13 GB in fp16, as released
     ("control_v11p_sd15_canny_fp16.safetensors", 0.361e9),  # 723 MB
-    ("v3_sd15_mm.ckpt", 0.418e9),  # 837 MB
+    ("mm_sd15_v3.safetensors", 0.418e9),  # 837 MB
     ("hsxl_temporal_layers.f16.safetensors", 0.237e9),  # 475 MB
 ])
 def test_the_full_size_stand_ins_have_the_released_parameter_counts(stand_ins, name, parameters):
