@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from rewind.bench.comfy_env import run_core  # core nodes are V1 on 0.3.52/0.3.64, V3 on 0.3.75
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,10 +118,10 @@ def test_samplercustom_with_nan_cfg_or_latent_is_refused(modules):
     sigmas = sampling.RewindAYSScheduler.execute("SD1", 4, 1.0).result[0]
     unsampler = sampling.RewindUnsampleSampler.execute("exact", 2).result[0]
     with pytest.raises(validation.RewindInputError, match=r"^Rewind unsample sampler: cfg is nan; set a finite cfg"):
-        SamplerCustom.execute(model, False, 0, math.nan, cond, cond, unsampler, sigmas.flip(0), latent)
+        run_core(SamplerCustom, model, False, 0, math.nan, cond, cond, unsampler, sigmas.flip(0), latent)
     poisoned = {"samples": latent["samples"].clone().fill_(math.nan)}
     with pytest.raises(validation.RewindInputError, match=r"^Rewind unsample sampler: the latent contains NaN"):
-        SamplerCustom.execute(model, False, 0, 1.0, cond, cond, unsampler, sigmas.flip(0), poisoned)
+        run_core(SamplerCustom, model, False, 0, 1.0, cond, cond, unsampler, sigmas.flip(0), poisoned)
 
 
 def test_a_model_returning_nan_fails_instead_of_passing_nan_on(modules):
