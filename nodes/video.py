@@ -32,6 +32,8 @@ VAE_CHUNK_FRAMES = 16  # frames per VAE call: bounds the float copy alive at onc
 VIDEO_PREVIEW_EXTENSIONS = ("mp4", "webm", "mov", "webp")  # shown as video / animated image by the frontend
 ALLOWED_DIRS_ENV = "REWIND_ALLOWED_VIDEO_DIRS"
 LOAD, ENCODE = video_io.LOAD_LIMITS, video_io.ENCODE_LIMITS
+SAMPLE_CLIP = "rewind_sample.mp4"  # what the example workflows load, so they queue without an upload
+PACK_SAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets", "sample.mp4")
 
 
 # --- files, errors, Cancel ----------------------------------------------------------------------
@@ -49,8 +51,6 @@ def public_text(text: str) -> str:
     for variant in sorted(spellings, key=len, reverse=True):
         text = text.replace(variant, spellings[variant])
     return text
-SAMPLE_CLIP = "rewind_sample.mp4"  # what the example workflows load, so they queue without an upload
-PACK_SAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets", "sample.mp4")
 
 
 def node_error(node: str, error: Exception) -> ValueError:
