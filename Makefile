@@ -8,7 +8,7 @@ test:
 	scripts/test.sh
 
 test-unit:
-	scripts/test.sh -m "not integration and not server and not browser and not hostile"
+	scripts/test.sh -m unit
 
 test-integration:
 	scripts/test.sh -m integration

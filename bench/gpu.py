@@ -12,11 +12,14 @@ Rewind modes are read from RewindUnsampler's solver list, so a new mode is bench
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "testbed"))  # comfy_env: ComfyUI and the pack
 from comfy_env import import_comfyui, run_core
 
 SD15_UNET = {  # ComfyUI's SD1.5 UNet config, as model detection derives it from the checkpoint

@@ -2,7 +2,7 @@
 
 Two kinds of model. Exact reference models (the analytic posterior mean of Gaussian or
 mixture-of-Gaussians data) make every error the sampler's own. The project's learned SD1.5-
-architecture denoiser (tests/fixtures/learned_sd15.safetensors, see tests/learned_model.py) is far
+architecture denoiser (testbed/weights/learned_sd15.safetensors, see testbed/learned_sd15.py) is far
 less smooth, like a real network, and has prompts, so CFG means something. Prints PSNR (dB) of
 unsample -> resample against the input latent, model calls, the unsampled noise's scale, and the
 per-step wall-time ratio of Rewind's euler unsampler over native SamplerCustom.
@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 import time
+from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "testbed"))  # comfy_env: ComfyUI and the pack
 from comfy_env import ModelCallCounter, import_comfyui, run_core
 
 FAMILIES = {"SD1.5 (eps)": ("SD1.5", "SD1"), "Wan2.1 (flow)": ("Wan2.1", "Wan2.1")}
@@ -62,14 +65,14 @@ def learned_table(steps=16, per_class=2):
     worse class's PSNR and the model calls per step for both passes together (CFG's cond/uncond
     batch is one call). Noise: std of the unsampled latent over the ideal sqrt(var(x0) + sigma_max^2)."""
     from rewind.nodes import diagnostics, sampling
-    from rewind.tests.learned_model import CONDITIONS, held_out_latents, load_learned_model
+    from rewind.testbed.learned_sd15 import CONDITIONS, held_out_latents, load_learned_model
 
     model, conditioning = load_learned_model()
     model = model.clone()
     counter = ModelCallCounter(model)
     sigmas = sampling.RewindAYSScheduler.execute("SD1", steps, 1.0).result[0]
     ideal = {c: float((held_out_latents(c, per_class).var() + float(sigmas[0]) ** 2).sqrt()) for c in CONDITIONS}
-    print(f"\nLearned SD1.5-architecture model (tests/fixtures/learned_sd15.safetensors), held-out data, {steps} AYS "
+    print(f"\nLearned SD1.5-architecture model (testbed/weights/learned_sd15.safetensors), held-out data, {steps} AYS "
           f"SD1 steps, same prompt and CFG both passes; cell: worst-class PSNR (model calls per step, both passes) "
           f"[unsampled noise std / ideal]")
     modes = [("native euler", None)] + LEARNED_MODES
@@ -101,7 +104,7 @@ def cfg_pair_table(steps=16, per_class=2):
     """How far the result moves from the input when the two passes' CFGs differ (same prompt, default
     unsampler), on the learned model: the measured range behind the README's CFG advice."""
     from rewind.nodes import diagnostics, sampling
-    from rewind.tests.learned_model import CONDITIONS, held_out_latents, load_learned_model
+    from rewind.testbed.learned_sd15 import CONDITIONS, held_out_latents, load_learned_model
 
     model, conditioning = load_learned_model()
     sigmas = sampling.RewindAYSScheduler.execute("SD1", steps, 1.0).result[0]

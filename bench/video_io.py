@@ -26,24 +26,10 @@ import time
 import types
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "testbed"))  # comfy_env: ComfyUI and the pack
+from comfy_env import import_comfyui, import_pack  # noqa: E402
+
 DEFAULT_SIZES = ("240x512x512", "48x1280x720")  # frames x width x height
-
-
-def alias_pack() -> None:
-    """The pack as `rewind` without running its root __init__ (as tests/conftest.py does)."""
-    alias = types.ModuleType("rewind")
-    alias.__path__ = [str(ROOT)]
-    sys.modules.setdefault("rewind", alias)
-
-
-def import_pack() -> None:
-    """The pack, with ComfyUI importable on the CPU (the node code converts the frames)."""
-    sys.path.insert(0, os.environ.get("COMFYUI_PATH") or str(ROOT / ".cache" / "comfyui-0.3.75"))
-    alias_pack()
-    from comfy.cli_args import args
-
-    args.cpu = True
 
 
 def import_vhs():
@@ -150,7 +136,7 @@ def colour_error(loaded, frames: int, width: int, height: int) -> dict:
 
 
 def run_one(args: argparse.Namespace) -> None:
-    import_pack()
+    import_comfyui(cpu=True)  # the node code converts the frames
     frames, width, height = map(int, args.size.split("x"))
     if args.op == "encode":
         result = measure_encode(args.approach, args.format, frames, width, height, args.path)
@@ -200,7 +186,7 @@ def main() -> None:
     parser.add_argument("--sizes", default=",".join(DEFAULT_SIZES))
     parser.add_argument("--one", nargs=5, metavar=("OP", "APPROACH", "FORMAT", "SIZE", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    alias_pack()
+    import_pack()
     if args.one:
         run_one(argparse.Namespace(op=args.one[0], approach=args.one[1], format=args.one[2], size=args.one[3], path=args.one[4]))
         return

@@ -10,7 +10,7 @@ whose classes change shape between ComfyUI releases (window constructors, `get_t
 the slot itself: `calc_cond_batch` asks `model_options["context_handler"]` `should_use_context(model,
 conds, x, timestep, model_options)` and then calls its `execute(calc_cond_batch, model, conds, x,
 timestep, model_options)`, the same from ComfyUI 0.3.64 to current releases (pinned by
-tests/test_context_core_compat.py).
+tests/integration/test_context_core_compat.py).
 """
 from __future__ import annotations
 

@@ -1,5 +1,11 @@
 """Shared test setup.
 
+Tiers are folders: tests/unit (no ComfyUI), tests/integration (ComfyUI in-process, fixture `comfy`),
+tests/server (a headless ComfyUI, fixture `comfy_server`), tests/hostile (a real server fed hostile
+input) and tests/browser (the real frontend in headless Chromium). Each test is marked with its
+folder's tier here, so `-m integration` and friends select by folder, and a test that asks for a
+fixture of a heavier tier than its folder fails at collection instead of running in the wrong tier.
+
 The repo root is the custom-node folder (a package whose __init__ imports ComfyUI), so tests
 import the pack as ``rewind.<subpackage>`` through an alias that does not run the root
 ``__init__``: unit tests of ``samplers/``, ``schedules/``, ``coherence/`` and ``video_io/``
@@ -66,6 +72,28 @@ def comfy_server(tmp_path_factory):
     base = prepare_base_directory(tmp_path_factory.mktemp("comfy_base"))
     with ComfyServer(comfyui_path(), base) as server:
         yield server
+
+
+TIERS = ("unit", "integration", "server", "hostile", "browser")
+# Fixtures that need more than a tier provides: unit tests run without ComfyUI, integration tests without a server.
+HEAVIER_FIXTURES = {"unit": {"comfy", "comfy_server", "comfyui_tree"}, "integration": {"comfy_server", "comfyui_tree"}}
+
+
+def tier_of(item) -> str:
+    relative = Path(str(item.fspath)).resolve().relative_to(ROOT / "tests")
+    if len(relative.parts) < 2 or relative.parts[0] not in TIERS:
+        raise pytest.UsageError(f"{relative}: put test files in a tier folder under tests/ ({', '.join(TIERS)}).")
+    return relative.parts[0]
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        tier = tier_of(item)
+        too_heavy = HEAVIER_FIXTURES.get(tier, set()) & set(item.fixturenames)
+        if too_heavy:
+            raise pytest.UsageError(f"{item.nodeid} uses {sorted(too_heavy)}, which the {tier} tier does not provide: "
+                                    "move it to the tier folder that does.")
+        item.add_marker(getattr(pytest.mark, tier))
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -25,12 +25,11 @@ from rewind.rewind_queue.api import ComfyAPI
 from rewind.rewind_queue.main_job import reference_workflow
 from rewind.rewind_queue.server import PACK_LINK_NAME, ComfyServer, prepare_base_directory
 from rewind.rewind_queue.workflow import ui_to_api, with_required_defaults
-from rewind.tests.test_workflows_server import shrunk, with_reference_model
+from rewind.testbed.weight_free_workflows import shrunk, with_reference_model
 from rewind.workflows.source import FAMILIES, WORKFLOWS_DIR
 from rewind.workflows.source.graph import NOTE_TYPES
 from rewind.workflows.source.schemas import peer_object_info
 
-pytestmark = pytest.mark.browser
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 CHROMIUM = Path("/usr/bin/chromium")

@@ -1,6 +1,6 @@
 """The hostile tier: a real headless ComfyUI server fed corrupt, unbounded and traversal inputs.
 
-Every test here is marked `hostile` (`make test-hostile`). The server has its own base directory
+Every test here is marked `hostile` by the folder (tests/conftest.py; `make test-hostile`). The server has its own base directory
 and runs with the ffmpeg test double from corpus.py, which behaves as the real ffmpeg except for
 the corpus files named to make it hang or run slowly. A canary folder beside the base directory
 holds a readable video that no prompt may load and a folder no prompt may write into.
@@ -16,13 +16,6 @@ from rewind.rewind_queue.server import ComfyServer, prepare_base_directory
 from rewind.tests.hostile.client import HostileClient
 from rewind.tests.hostile.corpus import STALL_SECONDS, build_corpus, good_clip, write_ffmpeg_double
 
-HERE = Path(__file__).resolve().parent
-
-
-def pytest_collection_modifyitems(items):
-    for item in items:
-        if HERE in Path(str(item.fspath)).resolve().parents:
-            item.add_marker(pytest.mark.hostile)
 
 
 @pytest.fixture(scope="session")

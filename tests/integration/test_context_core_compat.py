@@ -1,0 +1,140 @@
+"""Rewind's context windows against the ComfyUI surface they rely on, in older and newer shapes.
+
+Rewind owns its window evaluation. From ComfyUI it uses the `context_handler` slot of
+`calc_cond_batch`, the PREPARE_SAMPLING wrapper and the ON_CLEANUP callback. These tests pin that
+surface on the installed ComfyUI (0.3.64 or 0.3.75) and run the pack with a `comfy.context_windows`
+shaped like current upstream's (testbed/newer_core.py), where Rewind's old subclasses crashed (issue 12).
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+
+import pytest
+import torch
+
+from rewind.samplers.context import ContextOptions, plan_context
+from rewind.testbed import newer_core
+from rewind.testbed.analytic import analytic_patcher, run_sampler
+
+
+
+@pytest.fixture
+def newer_core_windows(comfy, monkeypatch):
+    """The stand-in installed as `comfy.context_windows` and the pack's context nodes re-imported under it."""
+    import comfy as comfy_package
+
+    from rewind.nodes import context
+
+    stand_in = newer_core.module()
+    newer_core.constructed.clear()
+    with monkeypatch.context() as patch:
+        patch.setitem(sys.modules, "comfy.context_windows", stand_in)
+        patch.setattr(comfy_package, "context_windows", stand_in)
+        yield importlib.reload(context)
+    importlib.reload(context)
+
+
+def window_recorder(model):
+    """A clone of `model` whose CALC_COND_BATCH wrapper (the hook caches such as EasyCache use) logs each call."""
+    import comfy.patcher_extension
+
+    calls = []
+
+    def record(executor, model, conds, x_in, timestep, model_options):
+        window = model_options["transformer_options"].get("context_window")
+        calls.append((tuple(window.index_list) if window else None, x_in.shape))
+        return executor(model, conds, x_in, timestep, model_options)
+
+    clone = model.clone()
+    clone.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.CALC_COND_BATCH, "test_recorder", record)
+    return clone, calls
+
+
+def reference_roundtrip(family, latent, context_options=None):
+    from rewind.nodes import diagnostics, sampling
+
+    model, _, cond, _ = diagnostics.RewindReferenceModel.execute(family, "mixture").result
+    model, calls = window_recorder(model)
+    sigmas = sampling.RewindAYSScheduler.execute({"SD1.5": "SD1", "Wan2.1": "Wan2.1"}[family], 6, 1.0).result[0]
+    noise = sampling.RewindUnsampler.execute(model, cond, cond, {"samples": latent}, 1.0, sigmas, "exact", 4,
+                                             context_options).result[0]
+    out = sampling.RewindResampler.execute(model, cond, cond, noise, 1.0, "match unsampler", None, context_options).result[0]
+    return out["samples"], calls
+
+
+def encoded_clips(family, frames, clips):
+    from rewind.nodes import diagnostics
+
+    vae = diagnostics.RewindReferenceModel.execute(family, "mixture").result[1]
+    generator = torch.Generator().manual_seed(4)
+    return torch.cat([vae.encode(torch.rand(frames, 32, 32, 3, generator=generator)) for _ in range(clips)])
+
+
+@pytest.mark.parametrize("family, frames, clips, options, axis", [
+    ("SD1.5", 20, 1, ContextOptions(length=8, overlap=3, fuse_method="overlap-linear"), 0),
+    ("Wan2.1", 41, 2, ContextOptions(length=17, overlap=4), 2),  # batch of 2 clips, 11 latent frames, windows of 5
+])
+def test_windowed_roundtrip_runs_under_newer_core_context_windows(newer_core_windows, family, frames, clips, options, axis):
+    with pytest.raises(ZeroDivisionError):  # the stand-in is faithful: a window built the 0.3.x way fails as in issue 12
+        sys.modules["comfy.context_windows"].IndexListContextWindow([0, 1, 2], dim=0)
+    newer_core.constructed.clear()
+    latent = encoded_clips(family, frames, clips)
+    whole, whole_calls = reference_roundtrip(family, latent)
+    out, calls = reference_roundtrip(family, latent, options)
+
+    assert torch.linalg.norm(out - whole) <= 1e-5 * torch.linalg.norm(whole)
+    assert not newer_core.constructed, "Rewind built core's windows or handlers"
+    assert {window for window, _ in whole_calls} == {None}
+    plan = plan_context(latent.shape[axis], options, axis)
+    assert {window for window, _ in calls} == set(plan.windows), "CALC_COND_BATCH wrappers see one window per call"
+    assert all(shape[axis] == len(window) and shape[0] == (clips if axis else len(window)) for window, shape in calls)
+
+
+def test_core_hands_model_calls_to_the_context_handler_slot(comfy):
+    """The one core protocol the windows rely on: should_use_context(...) then execute(calc_cond_batch, ...)."""
+    import comfy.model_base
+
+    from rewind.nodes.context import apply_context_windows
+
+    patcher = apply_context_windows(analytic_patcher(comfy), ContextOptions(length=8, overlap=2))
+    handler = patcher.model_options["context_handler"]
+    asked, executed = [], []
+    should_use_context, execute = handler.should_use_context, handler.execute
+
+    def record_question(model, conds, x_in, timestep, model_options):
+        asked.append((model, x_in.shape))
+        return should_use_context(model, conds, x_in, timestep, model_options)
+
+    def record_execute(calc_cond_batch, model, conds, x_in, timestep, model_options):
+        executed.append((calc_cond_batch, model, conds, x_in.shape, timestep, model_options))
+        return execute(calc_cond_batch, model, conds, x_in, timestep, model_options)
+
+    handler.should_use_context, handler.execute = record_question, record_execute
+    run_sampler(patcher, torch.randn(12, 4, 8, 8), "euler")
+
+    assert len(asked) == len(executed) == 4  # one model evaluation per euler step
+    for calc_cond_batch, model, conds, shape, timestep, model_options in executed:
+        assert callable(calc_cond_batch) and isinstance(model, comfy.model_base.BaseModel)
+        assert shape == (12, 4, 8, 8) and timestep.shape == (12,)
+        assert isinstance(conds, list) and all(c is None or isinstance(c, list) for c in conds)
+        assert isinstance(model_options.get("transformer_options"), dict)
+
+
+@pytest.mark.parametrize("newer_keywords", [{}, {"force_full_load": False, "force_offload": False}])
+def test_memory_budget_wrapper_takes_old_and_new_prepare_sampling_calls(comfy, newer_keywords):
+    from rewind.nodes.context import RewindContextHandler, _prepare_sampling_for_one_window
+
+    handler = RewindContextHandler(ContextOptions(length=8, overlap=2), frame_axis=0)
+    prepared = []
+
+    def executor(model, noise_shape, conds, **kwargs):
+        prepared.append((noise_shape, conds, kwargs))
+        return "prepared"
+
+    model = types.SimpleNamespace(load_device=torch.device("cpu"))
+    conds = {"positive": []}
+    result = _prepare_sampling_for_one_window(handler, executor, model, (20, 4, 8, 8), conds, model_options={}, **newer_keywords)
+    assert result == "prepared"
+    assert prepared == [([8, 4, 8, 8], conds, {"model_options": {}, **newer_keywords})]

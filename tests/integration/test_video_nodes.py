@@ -1,0 +1,292 @@
+"""Integration tests of the video nodes in an in-process ComfyUI (CPU): schemas, load/combine
+through `execute` with folder_paths pointed at a temp dir, VAE chunking, errors, peak memory."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rewind import video_io as vio
+from rewind.video_io import metadata as meta
+from rewind.video_io.ffmpeg import run_ffmpeg
+from rewind.testbed import REPO_ROOT
+
+WORKFLOW = {"nodes": [{"id": 7, "type": "RewindVideoCombine"}], "links": []}
+PROMPT = {"7": {"class_type": "RewindVideoCombine", "inputs": {"format": "video/h264-mp4"}}}
+LOAD_DEFAULTS = dict(force_rate=0.0, custom_width=0, custom_height=0, frame_load_cap=0, skip_first_frames=0,
+                     select_every_nth=1, model_preset="none", resize_mode="crop")
+COMBINE_DEFAULTS = dict(frame_rate=8.0, loop_count=0, filename_prefix="tests/clip", format="video/h264-mp4",
+                        pingpong=False, save_output=True, crf=19, pix_fmt="auto")
+
+
+@pytest.fixture
+def video_nodes(comfy, tmp_path, monkeypatch):
+    """The node module, with ComfyUI's input/output/temp folders in tmp_path."""
+    import folder_paths
+
+    for kind in ("input", "output", "temp"):
+        (tmp_path / kind).mkdir()
+    monkeypatch.setattr(folder_paths, "input_directory", str(tmp_path / "input"))
+    monkeypatch.setattr(folder_paths, "output_directory", str(tmp_path / "output"))
+    monkeypatch.setattr(folder_paths, "temp_directory", str(tmp_path / "temp"))
+    from rewind.nodes import video
+
+    return video
+
+
+def grey_clip(count: int, width: int = 64, height: int = 48) -> list[np.ndarray]:
+    return [np.full((height, width, 3), 8 * (i % 32) + 4, np.uint8) for i in range(count)]
+
+
+def clip_with_audio(path: Path, count: int = 12, fps: float = 8.0) -> Path:
+    tone = np.sin(np.linspace(0, 800 * np.pi, 16000 * 2, dtype=np.float32))[None].repeat(2, 0) * 0.3
+    vio.encode_video(grey_clip(count), str(path), vio.EncodeOptions(frame_rate=fps, crf=0, pix_fmt="yuv444p"), audio=(tone, 16000))
+    return path
+
+
+class StubImageVAE:
+    """Shape-faithful stand-in for an SD VAE (8x spatial, 4 channels) that records its call sizes."""
+
+    latent_dim = 2
+
+    def __init__(self):
+        self.encode_batches, self.decode_batches = [], []
+
+    def encode(self, pixels: torch.Tensor) -> torch.Tensor:
+        self.encode_batches.append(len(pixels))
+        pooled = torch.nn.functional.avg_pool2d(pixels.movedim(-1, 1), 8)
+        return torch.cat([pooled, pooled.mean(1, keepdim=True)], dim=1)
+
+    def decode(self, latent: torch.Tensor) -> torch.Tensor:
+        self.decode_batches.append(len(latent))
+        return torch.nn.functional.interpolate(latent[:, :3], scale_factor=8).movedim(1, -1)
+
+
+class StubVideoVAE:
+    """Stand-in for a Wan-style video VAE: 4x temporal (4n+1 frames), 16x spatial; one call per clip."""
+
+    latent_dim = 3
+    upscale_ratio = (lambda frames: max(0, frames * 4 - 3), 16, 16)
+
+    def __init__(self):
+        self.calls = []
+
+    def encode(self, pixels: torch.Tensor) -> torch.Tensor:
+        self.calls.append(("encode", len(pixels)))
+        frames, height, width, _ = pixels.shape
+        return torch.zeros(1, 16, (frames + 3) // 4, height // 16, width // 16)
+
+    def decode(self, latent: torch.Tensor) -> torch.Tensor:
+        self.calls.append(("decode", latent.shape[2]))
+        _, _, frames, height, width = latent.shape
+        return torch.full((1, frames * 4 - 3, height * 16, width * 16, 3), 0.5)
+
+
+def tooltips_missing(schema) -> list[str]:
+    return [item.id for item in schema.inputs if not item.tooltip]
+
+
+def test_schemas_have_exact_names_descriptions_and_tooltips(video_nodes):
+    expected_load_inputs = ["video", *LOAD_DEFAULTS, "vae"]
+    for node in (video_nodes.RewindLoadVideo, video_nodes.RewindLoadVideoPath):
+        schema = node.define_schema()
+        assert schema.node_id.startswith("Rewind") and schema.category.startswith("Rewind/") and schema.description
+        assert [item.id for item in schema.inputs] == expected_load_inputs
+        assert [item.id for item in schema.outputs] == ["images", "frame_count", "fps", "audio", "video_info", "latent"]
+        assert not tooltips_missing(schema)
+    combine = video_nodes.RewindVideoCombine.define_schema()
+    assert combine.is_output_node and combine.description and not tooltips_missing(combine)
+    assert {"images", "frame_rate", "loop_count", "filename_prefix", "format", "pingpong", "save_output", "crf",
+            "pix_fmt", "audio", "latent", "vae"} == {item.id for item in combine.inputs}
+    infos = {node.__name__: node.GET_NODE_INFO_V1() for node in video_nodes.NODES}  # ComfyUI's own schema checks
+    assert infos["RewindLoadVideo"]["input"]["required"]["video"][1]["video_upload"] is True
+    assert infos["RewindVideoCombine"]["output_node"] is True
+    assert video_nodes.NODES == [video_nodes.RewindLoadVideo, video_nodes.RewindLoadVideoPath, video_nodes.RewindVideoCombine]
+
+
+def test_load_video_from_input_folder_outputs_in_order(video_nodes, tmp_path):
+    clip_with_audio(tmp_path / "input" / "clip.mp4")
+    assert "clip.mp4" in video_nodes.video_files_in_input()
+    out = video_nodes.RewindLoadVideo.execute(video="clip.mp4", **{**LOAD_DEFAULTS, "select_every_nth": 2})
+    images, frame_count, fps, audio, info, latent = out.args
+    assert images.shape == (6, 48, 64, 3) and images.dtype == torch.float32 and frame_count == 6
+    assert fps == 4.0 and latent is None
+    assert audio["sample_rate"] == 16000 and audio["waveform"].shape[:2] == (1, 2)
+    assert audio["waveform"].shape[2] == 16000 * 12 // 8
+    assert info["source_frame_count"] == 12 and info["loaded_frame_count"] == 6
+    assert torch.allclose(images[:, 0, 0, 0] * 255, torch.tensor([4.0, 20, 36, 52, 68, 84]), atol=1.5)
+
+
+def test_load_video_path_accepts_quoted_paths(video_nodes, tmp_path):
+    path = clip_with_audio(tmp_path / "output" / "earlier.mp4")
+    images, frame_count, *_ = video_nodes.RewindLoadVideoPath.execute(video=f' "{path}" ', **LOAD_DEFAULTS).args
+    assert frame_count == 12 == len(images)
+
+
+def test_load_with_vae_encodes_in_chunks_and_skips_images(video_nodes, tmp_path):
+    path = tmp_path / "input" / "long.mp4"
+    vio.encode_video(grey_clip(20), str(path), vio.EncodeOptions())
+    vae = StubImageVAE()
+    images, frame_count, _, _, _, latent = video_nodes.RewindLoadVideoPath.execute(video=str(path), vae=vae, **LOAD_DEFAULTS).args
+    assert latent["samples"].shape == (20, 4, 6, 8) and frame_count == 20
+    assert len(images) == 0
+    assert vae.encode_batches == [16, 4]
+
+
+def test_video_vae_gets_the_whole_clip_in_one_call(video_nodes, tmp_path):
+    path = tmp_path / "input" / "wan.mp4"
+    vio.encode_video(grey_clip(20, width=64, height=48), str(path), vio.EncodeOptions(frame_rate=16))
+    vae = StubVideoVAE()
+    request = {**LOAD_DEFAULTS, "model_preset": "Wan2.1 (16 fps, 4n+1 frames, 16 px)"}
+    _, frame_count, _, _, _, latent = video_nodes.RewindLoadVideoPath.execute(video=str(path), vae=vae, **request).args
+    assert frame_count == 17 and vae.calls == [("encode", 17)]
+    assert latent["samples"].shape == (1, 16, 5, 3, 4)
+    out = video_nodes.RewindVideoCombine.execute(latent=latent, vae=vae, **{**COMBINE_DEFAULTS, "frame_rate": 16.0})
+    assert vio.probe(out.args[0]).frame_count == 17 and vae.calls[-1] == ("decode", 5)
+
+
+def test_combine_writes_counted_files_with_workflow_and_preview(video_nodes, tmp_path):
+    node = video_nodes.RewindVideoCombine.PREPARE_CLASS_CLONE({"PROMPT": PROMPT, "EXTRA_PNGINFO": {"workflow": WORKFLOW}})
+    images = torch.rand(9, 48, 64, 3)
+    audio = {"waveform": torch.zeros(1, 2, 48000), "sample_rate": 48000}
+    first = node.execute(images=images, audio=audio, **COMBINE_DEFAULTS)
+    second = node.execute(images=images, **{**COMBINE_DEFAULTS, "pingpong": True})
+    assert Path(first.args[0]).name == "clip_00001_.mp4" and Path(second.args[0]).name == "clip_00002_.mp4"
+    assert first.ui == {"images": [{"filename": "clip_00001_.mp4", "subfolder": "tests", "type": "output",
+                                    "format": "video/h264-mp4"}], "animated": (True,)}
+    tags = meta.parse_ffmetadata(run_ffmpeg(["-i", first.args[0], "-f", "ffmetadata", "-"]).stdout.decode())
+    assert json.loads(tags["workflow"]) == WORKFLOW and json.loads(tags["prompt"]) == PROMPT
+    probed = vio.probe(first.args[0])
+    assert probed.frame_count == 9 and probed.audio_channels == 2
+    assert probed.duration == pytest.approx(9 / 8, abs=0.03)  # the 6 s of audio was cut to the video
+    assert vio.probe(second.args[0]).frame_count == 2 * 9 - 2
+
+
+def test_combine_preview_to_temp_and_gif_shows_as_image(video_nodes, tmp_path):
+    out = video_nodes.RewindVideoCombine.execute(images=torch.rand(3, 32, 32, 3),
+                                                 **{**COMBINE_DEFAULTS, "save_output": False, "format": "image/gif"})
+    assert Path(out.args[0]).parent == tmp_path / "temp" / "tests"
+    assert out.ui["images"][0]["type"] == "temp" and out.ui["animated"] == (False,)
+
+
+def test_prores_gets_an_h264_preview_from_the_same_pass(video_nodes, tmp_path):
+    out = video_nodes.RewindVideoCombine.execute(images=torch.rand(5, 32, 48, 3), **{**COMBINE_DEFAULTS, "format": "video/ProRes"})
+    assert Path(out.args[0]).suffix == ".mov" and vio.probe(out.args[0]).pix_fmt == "yuv422p10le"
+    entry = out.ui["images"][0]
+    preview = tmp_path / "temp" / entry["subfolder"] / entry["filename"]
+    assert entry["type"] == "temp" and preview.suffix == ".mp4" and out.ui["animated"] == (True,)
+    assert vio.probe(str(preview)).frame_count == 5 and vio.probe(str(preview)).pix_fmt == "yuv420p"
+
+
+def test_combine_png_sequence_writes_a_folder(video_nodes, tmp_path):
+    out = video_nodes.RewindVideoCombine.execute(images=torch.rand(4, 32, 32, 3),
+                                                 **{**COMBINE_DEFAULTS, "format": "image/png-sequence"})
+    folder = Path(out.args[0])
+    assert folder.is_dir() and sorted(p.name for p in folder.iterdir())[-1] == "frame_00004.png"
+    assert [entry["subfolder"] for entry in out.ui["images"]] == ["tests/clip_00001_"] * 4
+
+
+def test_combine_from_latent_decodes_in_chunks(video_nodes):
+    vae = StubImageVAE()
+    latent = {"samples": torch.rand(20, 4, 4, 4)}
+    out = video_nodes.RewindVideoCombine.execute(latent=latent, vae=vae, **COMBINE_DEFAULTS)
+    assert vio.probe(out.args[0]).frame_count == 20
+    assert vae.decode_batches == [16, 4]
+
+
+def test_to_uint8_rounds():
+    from rewind.nodes.video import to_uint8
+
+    frame = torch.tensor([[[0.0, 0.999 / 255, 1.2], [0.5, 1.0, -1.0]]])
+    assert to_uint8(frame).tolist() == [[[0, 1, 255], [128, 255, 0]]]
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+def test_load_errors_name_the_node_and_file_relative_to_its_folder(video_nodes, tmp_path):
+    with pytest.raises(ValueError, match=r"^RewindLoadVideoPath: video file not found: 'input/missing\.mp4'"):
+        video_nodes.RewindLoadVideoPath.execute(video=str(tmp_path / "input" / "missing.mp4"), **LOAD_DEFAULTS)
+    assert video_nodes.RewindLoadVideo.validate_inputs(video="nope.mp4").startswith("RewindLoadVideo: video 'nope.mp4' is not")
+    (tmp_path / "input" / "junk.mp4").write_bytes(b"\0junk" * 100)
+    with pytest.raises(ValueError) as error:
+        video_nodes.RewindLoadVideo.execute(video="junk.mp4", **LOAD_DEFAULTS)
+    assert str(error.value).startswith("RewindLoadVideo: 'input/junk.mp4' is not a readable video") and str(tmp_path) not in str(error.value)
+
+
+def test_upload_loader_stays_in_the_input_folder(video_nodes, tmp_path):
+    outside = clip_with_audio(tmp_path / "outside.mp4")
+    (tmp_path / "input" / "link.mp4").symlink_to(outside)
+    for name in ("../outside.mp4", str(outside), "link.mp4", "sub/../../outside.mp4"):
+        verdict = video_nodes.RewindLoadVideo.validate_inputs(video=name)
+        assert verdict.startswith("RewindLoadVideo: video '") and "is not a file in ComfyUI's input folder" in verdict
+        with pytest.raises(ValueError, match="^RewindLoadVideo: video .* is not a file in ComfyUI's input folder"):
+            video_nodes.RewindLoadVideo.execute(video=name, **LOAD_DEFAULTS)
+
+
+def test_path_loader_refuses_outside_paths_alike_unless_allowed(video_nodes, tmp_path, monkeypatch):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    readable = clip_with_audio(elsewhere / "clip.mp4")
+    (elsewhere / "junk.mp4").write_bytes(b"\0junk" * 100)
+    messages = set()
+    for path in (readable, elsewhere / "junk.mp4", elsewhere / "missing.mp4", "../elsewhere/clip.mp4", "~/x.mp4"):
+        assert video_nodes.RewindLoadVideoPath.validate_inputs(video=str(path)) != True  # noqa: E712
+        with pytest.raises(ValueError) as error:
+            video_nodes.RewindLoadVideoPath.execute(video=str(path), **LOAD_DEFAULTS)
+        messages.add(str(error.value))
+    assert len(messages) == 1 and str(tmp_path) not in messages.pop()
+    monkeypatch.setenv("REWIND_ALLOWED_VIDEO_DIRS", str(elsewhere))
+    assert video_nodes.RewindLoadVideoPath.validate_inputs(video=str(readable)) is True
+    assert video_nodes.RewindLoadVideoPath.execute(video=str(readable), **LOAD_DEFAULTS).args[1] == 12
+
+
+def test_load_refuses_what_does_not_fit_in_ram(video_nodes, tmp_path, monkeypatch):
+    path = clip_with_audio(tmp_path / "input" / "clip.mp4")
+    tiny = type("Memory", (), {"available": 64 * 48 * 3 * 4 * 5})()
+    monkeypatch.setattr(video_nodes.psutil, "virtual_memory", lambda: tiny)
+    with pytest.raises(ValueError, match=r"^RewindLoadVideoPath: .*12 frames.*about 4 frames fit.*frame_load_cap"):
+        video_nodes.RewindLoadVideoPath.execute(video=str(path), **LOAD_DEFAULTS)
+
+
+def test_combine_errors(video_nodes):
+    with pytest.raises(ValueError, match="^RewindVideoCombine: nothing to write"):
+        video_nodes.RewindVideoCombine.execute(**COMBINE_DEFAULTS)
+    with pytest.raises(ValueError, match="^RewindVideoCombine: pix_fmt 'yuv422p10le' does not work with video/webm"):
+        video_nodes.RewindVideoCombine.execute(images=torch.rand(2, 8, 8, 3), **{**COMBINE_DEFAULTS, "format": "video/webm",
+                                                                               "pix_fmt": "yuv422p10le"})
+    with pytest.raises(ValueError, match="^RewindVideoCombine: the images input is an empty batch"):
+        video_nodes.RewindVideoCombine.execute(images=torch.zeros(0, 8, 8, 3), **COMBINE_DEFAULTS)
+
+
+PEAK_RSS_SCRIPT = textwrap.dedent("""
+    import json, resource, sys, types
+    root, comfy_path, out_dir = sys.argv[1:4]
+    sys.path.insert(0, comfy_path)
+    alias = types.ModuleType("rewind"); alias.__path__ = [root]; sys.modules["rewind"] = alias
+    from comfy.cli_args import args; args.cpu = True
+    import torch, folder_paths
+    folder_paths.output_directory = out_dir
+    from rewind.nodes.video import RewindVideoCombine
+    images = torch.rand(240, 512, 512, 3)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    RewindVideoCombine.execute(images=images, frame_rate=24.0, loop_count=0, filename_prefix="rss", format="video/h264-mp4",
+                               pingpong=False, save_output=True, crf=30, pix_fmt="auto")
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"growth": after - before, "uint8_clip": 240 * 512 * 512 * 3}))
+""")
+
+
+def test_combine_peak_memory_stays_below_one_uint8_copy(comfy, tmp_path):
+    """240 frames at 512x512: the Python process may grow by less than a uint8 copy of the clip
+    (189 MB) above the float input: frames must stream, not be converted as a batch."""
+    done = subprocess.run([sys.executable, "-c", PEAK_RSS_SCRIPT, str(REPO_ROOT), str(comfy), str(tmp_path)],
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["growth"] < report["uint8_clip"], report
