@@ -1,6 +1,7 @@
 # Fresh machine: `make test` (every test tier) or `make run` (the main job on the sample clip).
 # Both provision first (scripts/setup_env.sh: venv + ComfyUI in the git-ignored .cache/, reused).
-# `make run WORKFLOW=my.json VIDEO=clip.mp4 PROMPT="..."` runs your workflow instead
+# `make run VIDEO=clip.mp4 PROMPT="..."` restyles your clip (at most 512 px wide and 48 frames unless
+# WIDTH=/FRAMES= say otherwise; 0 lifts a cap); `make run WORKFLOW=my.json VIDEO=clip.mp4` runs your workflow
 # (set COMFYUI_PATH to your ComfyUI to use its models and custom nodes).
 .PHONY: test test-unit test-integration test-server test-browser test-hostile test-comfy-matrix run sample-clip readme-image thumbnails
 
@@ -29,7 +30,7 @@ test-comfy-matrix:
 	for version in $(COMFY_MATRIX); do REWIND_COMFYUI=$$version scripts/test.sh -m "integration or server" || exit 1; done
 
 run:
-	@WORKFLOW="$(WORKFLOW)" VIDEO="$(VIDEO)" PROMPT="$(PROMPT)" scripts/run.sh
+	@WORKFLOW="$(WORKFLOW)" VIDEO="$(VIDEO)" PROMPT="$(PROMPT)" WIDTH="$(WIDTH)" FRAMES="$(FRAMES)" scripts/run.sh
 
 sample-clip:
 	scripts/with_env.sh python scripts/make_sample_clip.py assets/sample.mp4

@@ -3,15 +3,21 @@ source prompt and resamples it under a target prompt with the weight-free refere
 reports the restyled video, a before/after contact sheet, the temporal consistency against a
 per-frame restyle, and the roundtrip PSNR (source prompt both ways).
 
+The reference job bounds what it takes on: at most ``MAX_WIDTH`` pixels wide and ``MAX_FRAMES``
+frames unless ``--width`` / ``--frames`` (env WIDTH, FRAMES; 0 = no cap) say otherwise, and it
+says up front how much of the clip it will restyle and about how long that takes.
+
 With a workflow (``WORKFLOW=...``) it runs that instead, against ``COMFYUI_PATH`` (whose
 models and custom nodes are linked in), so a missing model is reported by file and folder.
 """
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import workflow as wf
@@ -26,19 +32,76 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 SOURCE_PROMPT = "a photo of shapes moving over a gradient"
 DEFAULT_PROMPT = "sunset comic"
 BASELINE_DENOISE = 0.5  # per-frame img2img strength: the look lands while the frame stays recognisable
+MAX_WIDTH, MAX_FRAMES = 512, 48  # the reference job's default bounds: a 720p minute would take CPU hours
+SIZE_MULTIPLE = 8  # the reference codec's spatial compression
+# Measured with the reference job on 2 CPU cores (2026-12-02): seconds per megapixel-frame loaded, plus
+# server start-up (a 256x256x24 clip took 34 s, 48 frames of 512x288 35 s).
+SECONDS_PER_MEGAPIXEL_FRAME, STARTUP_SECONDS = 3.0, 20.0
 
 
-def reference_workflow(video_name: str, prompt: str = DEFAULT_PROMPT) -> dict:
+@dataclass(frozen=True)
+class JobSize:
+    """What the reference job will restyle of a clip: frames at width x height, out of the source's."""
+
+    width: int
+    height: int
+    frames: int
+    source_width: int
+    source_height: int
+    source_frames: int
+
+    def describe(self) -> str:
+        whole = (self.frames, self.width) == (self.source_frames, self.source_width)
+        full_size = estimated_seconds(self.source_width, self.source_height, self.source_frames)
+        lift = "" if whole else f" (WIDTH=0 FRAMES=0 restyles all of it, about {duration(full_size)})"
+        return (f"restyling {self.frames} of {self.source_frames} frames at {self.width}x{self.height} of the "
+                f"{self.source_width}x{self.source_height} clip{lift}; expect about "
+                f"{duration(estimated_seconds(self.width, self.height, self.frames))} on a 2-core CPU, less on a GPU")
+
+
+def estimated_seconds(width: int, height: int, frames: int) -> float:
+    return STARTUP_SECONDS + SECONDS_PER_MEGAPIXEL_FRAME * frames * width * height / 1e6
+
+
+def job_size(width: int, height: int, frames: int, max_width: int, max_frames: int) -> JobSize:
+    """The loaded size under the caps (0 = none): narrower keeps the aspect, snapped to the codec's multiple."""
+    scale = min(1.0, max_width / width) if max_width else 1.0
+    loaded_width = max(SIZE_MULTIPLE, round(width * scale / SIZE_MULTIPLE) * SIZE_MULTIPLE)
+    loaded_height = max(SIZE_MULTIPLE, round(height * scale / SIZE_MULTIPLE) * SIZE_MULTIPLE)
+    return JobSize(loaded_width, loaded_height, min(frames, max_frames) if max_frames else frames, width, height, frames)
+
+
+def probe_size(video: Path) -> tuple[int, int, int]:
+    """(width, height, frames) from the container's header: nothing is decoded."""
+    import imageio_ffmpeg  # the pack's own ffmpeg; the queue client proper needs only the standard library
+
+    reader = imageio_ffmpeg.read_frames(str(video))
+    try:
+        meta = next(reader)
+    finally:
+        reader.close()
+    width, height = meta["size"]
+    return width, height, max(1, math.ceil(meta["fps"] * meta["duration"]))
+
+
+def duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
+def reference_workflow(video_name: str, prompt: str = DEFAULT_PROMPT, size: JobSize | None = None) -> dict:
     """Load → encode → unsample under the source prompt (exact, AYS 16 steps) → resample under
     `prompt` → decode → combine, plus three reports: the contact sheet, the temporal consistency of
     the result and of a per-frame restyle (img2img with fresh noise per frame, no unsampling), and
-    the roundtrip (resampled under the source prompt, compared with the encoded latent)."""
+    the roundtrip (resampled under the source prompt, compared with the encoded latent). `size`
+    caps what is loaded (default: the whole clip at its own size)."""
+    width, height, frames = (size.width, size.height, size.frames) if size else (0, 0, 0)
+
     def node(class_type: str, title: str, **inputs) -> dict:
         return {"class_type": class_type, "inputs": inputs, "_meta": {"title": title}}
 
     return {
-        "1": node("RewindLoadVideo", "Load video", video=video_name, force_rate=0.0, custom_width=0, custom_height=0,
-                  frame_load_cap=0, skip_first_frames=0, select_every_nth=1, model_preset="none"),
+        "1": node("RewindLoadVideo", "Load video", video=video_name, force_rate=0.0, custom_width=width, custom_height=height,
+                  frame_load_cap=frames, skip_first_frames=0, select_every_nth=1, model_preset="none"),
         "2": node("RewindReferenceModel", "Reference model", family="SD1.5", data="gaussian"),
         "3": node("VAEEncode", "Encode", pixels=["1", 0], vae=["2", 1]),
         "4": node("RewindAYSScheduler", "AYS schedule", model_type="SD1", steps=16, denoise=1.0),
@@ -66,11 +129,15 @@ def reference_workflow(video_name: str, prompt: str = DEFAULT_PROMPT) -> dict:
 
 
 def run_job(api: ComfyAPI, out_dir: Path, workflow: dict | None = None, video: Path | None = None,
-            positive: str | None = None, timeout: float = 3600.0, models_dir: Path | None = None) -> RunResult:
-    """Queues the reference workflow on ``video`` (default: the sample clip), or the given one;
-    ``models_dir`` (the server's models folder, when known) goes into missing-model errors."""
+            positive: str | None = None, timeout: float = 3600.0, models_dir: Path | None = None,
+            max_width: int = MAX_WIDTH, max_frames: int = MAX_FRAMES) -> RunResult:
+    """Queues the reference workflow on ``video`` (default: the sample clip) within the caps, or the
+    given workflow; ``models_dir`` (the server's models folder, when known) goes into missing-model errors."""
     if workflow is None:
-        prompt = wf.with_required_defaults(reference_workflow(api.upload(video or SAMPLE_CLIP), positive or DEFAULT_PROMPT),
+        video = video or SAMPLE_CLIP
+        size = job_size(*probe_size(video), max_width, max_frames)
+        print(size.describe(), file=sys.stderr)
+        prompt = wf.with_required_defaults(reference_workflow(api.upload(video), positive or DEFAULT_PROMPT, size),
                                            api.object_info())
         known_urls = {}
     else:
@@ -105,8 +172,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--server", default=env("COMFYUI_URL") or None, help="use this running ComfyUI instead of starting one (env COMFYUI_URL)")
     parser.add_argument("--comfyui", type=Path, default=env("COMFYUI_PATH") or None, help="ComfyUI tree to start (env COMFYUI_PATH)")
     parser.add_argument("--out", type=Path, default=PACK_ROOT / "output", help="where outputs are downloaded (default: output/)")
+    parser.add_argument("--width", type=cap, default=env("WIDTH") or MAX_WIDTH,
+                        help=f"reference job: at most this many pixels wide (env WIDTH; 0 = the source width; default {MAX_WIDTH})")
+    parser.add_argument("--frames", type=cap, default=env("FRAMES") or MAX_FRAMES,
+                        help=f"reference job: at most this many frames (env FRAMES; 0 = every frame; default {MAX_FRAMES})")
     parser.add_argument("--timeout", type=float, default=3600.0)
     return parser
+
+
+def cap(text: str) -> int:
+    """A whole number >= 0 (0 lifts the cap), for --width and --frames."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 0 (0 lifts the cap)")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
             server = start_server(args.comfyui)
         api = ComfyAPI(args.server or server.url)
         models_dir = args.comfyui / "models" if server is not None else None
-        print_result(run_job(api, args.out, workflow, args.video, args.prompt, args.timeout, models_dir))
+        print_result(run_job(api, args.out, workflow, args.video, args.prompt, args.timeout, models_dir,
+                             args.width, args.frames))
         return 0
     except wf.WorkflowError as error:
         print(f"error: {error}", file=sys.stderr)

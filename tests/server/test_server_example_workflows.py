@@ -39,7 +39,6 @@ def test_ui_workflow_converts_to_its_api_twin(object_info, name):
     assert class_types_and_inputs(ui_to_api(ui, object_info)) == class_types_and_inputs(api.get("prompt", api))
 
 
-@pytest.mark.skipif("wan21" not in EXAMPLES, reason="the Wan2.1 example workflow is not written yet")
 def test_wan21_example_without_models_names_each_missing_file(comfy_server, tmp_path):
     prompt = json.loads((REPO_ROOT / "workflows" / "api" / "wan21.json").read_text())
     loaders = {

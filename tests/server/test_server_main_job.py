@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -23,15 +24,6 @@ PSNR_LINE = re.compile(r"roundtrip PSNR: ([\d.]+|inf) dB")
 CONSISTENCY_LINE = re.compile(r"source ([\d.]+), result ([\d.]+), baseline ([\d.]+)")
 
 
-def missing_rewind_nodes() -> set[str]:
-    declared = "".join(path.read_text() for path in (REPO_ROOT / "nodes").glob("*.py"))
-    needed = {node["class_type"] for node in reference_workflow("x.mp4").values() if node["class_type"].startswith("Rewind")}
-    return {name for name in needed if f'"{name}"' not in declared}
-
-
-needs_rewind_nodes = pytest.mark.skipif(bool(missing_rewind_nodes()), reason=f"Rewind nodes not written yet: {missing_rewind_nodes()}")
-
-
 def frames_of(video: Path) -> np.ndarray:
     reader = imageio_ffmpeg.read_frames(str(video))
     meta = next(reader)
@@ -47,7 +39,6 @@ def printed_paths(printed: str, label: str) -> list[Path]:
     return [Path(line.split(": ", 1)[1]) for line in printed.splitlines() if line.startswith(f"{label}: ")]
 
 
-@needs_rewind_nodes
 def test_main_job_restyles_steadier_than_per_frame_and_still_roundtrips(comfy_server, tmp_path, capsys):
     assert main(["--server", comfy_server.url, "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
@@ -66,7 +57,39 @@ def test_main_job_restyles_steadier_than_per_frame_and_still_roundtrips(comfy_se
     assert result_warp < 3 * source_warp, "the restyle should keep the source's motion"
 
 
-@needs_rewind_nodes
+def hd_clip(path: Path, seconds: float = 2.0) -> Path:
+    """A 1280x720, 30 fps clip with audio, as a user's phone video would be."""
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", f"testsrc2=s=1280x720:r=30:d={seconds}",
+                    "-f", "lavfi", "-i", f"sine=d={seconds}", "-shortest", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+                    "-c:a", "aac", str(path)], check=True)
+    return path
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    return struct.unpack(">II", path.read_bytes()[16:24])
+
+
+def test_main_job_bounds_an_hd_clip_says_so_up_front_and_keeps_the_sheet_screen_sized(comfy_server, tmp_path, capsys):
+    video = hd_clip(tmp_path / "phone.mp4")
+    assert main(["--server", comfy_server.url, "--out", str(tmp_path / "out"), "--video", str(video)]) == 0
+    out, err = capsys.readouterr()
+    assert "restyling 48 of 60 frames at 512x288 of the 1280x720 clip (WIDTH=0 FRAMES=0 restyles all of it" in err
+    assert "expect about" in err
+    [restyled] = printed_paths(out, "output video")
+    frames = frames_of(restyled)
+    assert frames.shape[:3] == (48, 288, 512)
+    [sheet] = printed_paths(out, "output image")
+    assert png_size(sheet)[0] <= 1920
+
+
+@pytest.mark.parametrize("value", ["-1", "wide", "1.5"])
+def test_main_job_refuses_a_cap_that_is_not_a_whole_number(value, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--server", "http://127.0.0.1:9", "--width", value])
+    assert exit_.value.code == 2
+    assert "0 lifts the cap" in capsys.readouterr().err
+
+
 def test_main_job_prompt_changes_the_look(comfy_server, tmp_path, capsys):
     assert main(["--server", comfy_server.url, "--out", str(tmp_path), "--prompt", "night"]) == 0
     [video] = printed_paths(capsys.readouterr().out, "output video")
@@ -89,7 +112,6 @@ def test_user_workflow_missing_a_model_names_file_folder_and_source(comfy_server
     assert "Comfy-Org/Wan_2.1_ComfyUI_repackaged" in message
 
 
-@needs_rewind_nodes
 def test_queue_client_sets_the_video_and_inputs_by_title_and_prints_the_report(comfy_server, tmp_path):
     """The command-line path a user takes with the same job: --video uploads the clip onto
     RewindLoadVideo, --set addresses a node by its title, text outputs are printed."""

@@ -5,6 +5,7 @@ import torch
 
 from rewind.coherence.consistency import estimate_motion, warp_error
 from rewind.video_io import contact_sheet
+from rewind.video_io.sheet import MAX_SHEET_WIDTH
 
 
 def sliding_clip(frames=6, size=64, step=8, seed=0):
@@ -42,3 +43,16 @@ def test_contact_sheet_puts_the_same_moments_above_each_other():
     assert (sheet[12:, :8] == 255).all()
     with pytest.raises(ValueError, match="differ"):
         contact_sheet([before, after[:5]], columns=3)
+
+
+def test_contact_sheet_of_an_hd_clip_is_shrunk_to_fit_a_screen_keeping_its_colours():
+    frames = np.zeros((12, 720, 1280, 3), np.uint8)
+    frames[..., 0] = 200  # a red clip, left half bright green in the last frame
+    frames[-1, :, :640, 1] = 255
+    sheet = contact_sheet([frames, frames], columns=6)
+    assert sheet.shape[1] <= MAX_SHEET_WIDTH, sheet.shape  # 6 x 1280 px would be 7700 px wide
+    tile_width = (sheet.shape[1] + 4) // 6 - 4
+    assert tile_width >= 1280 // 5  # shrunk by the smallest factor that fits
+    assert tuple(sheet[0, 0]) == (200, 0, 0)
+    last_tile = sheet[0, -tile_width:]
+    assert tuple(last_tile[0]) == (200, 255, 0) and tuple(last_tile[-1]) == (200, 0, 0)
