@@ -15,7 +15,7 @@ from rewind import video_io as vio
 from rewind.tests.hostile.client import PARTIAL_SUFFIX, load_and_combine
 from rewind.tests.hostile.corpus import HANG_DECODE, HANG_PROBE, SLOW_ENCODE, STALL_SECONDS, ffmpeg_children, noise_clip
 
-HANG_DEADLINE = 10.0  # seconds from Cancel to the prompt's end that count as a hang
+HANG_DEADLINE = 10.0  # a hang detector (DEVELOPERS.md): Cancel lands in ~0.5 s; past 10 s the prompt hung
 
 
 def assert_cancelled(outcome, seconds: float, server, what: str) -> None:

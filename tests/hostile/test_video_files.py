@@ -29,7 +29,7 @@ def test_live_playlist_is_refused_before_ffmpeg_opens_it(client, corpus):
     client.upload(corpus["segment"])
     started = time.monotonic()
     reason = only_reason(client.rejection(load_and_combine(playlist)))
-    assert time.monotonic() - started < 10  # hang detector: the unfixed server never answered
+    assert time.monotonic() - started < 10  # a hang detector (DEVELOPERS.md): the unfixed server never answered
     assert reason.startswith("video - RewindLoadVideo: 'input/live.m3u8' is an HLS playlist, not a video file"), reason
 
 

@@ -205,7 +205,8 @@ print("peak_growth_kib", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - be
 
 
 def test_preview_at_its_maximum_input_stays_within_a_few_hundred_mb(comfy):
-    """Before: a windows x frames float64 matrix, 80 GB at frames=100000 with one-frame windows."""
+    """A blow-up detector (DEVELOPERS.md): the plan takes ~40 MiB; the old windows x frames float64
+    matrix took 80 GB at frames=100000 with one-frame windows. The 300 MiB limit catches that, not speed."""
     result = subprocess.run([sys.executable, "-c", PREVIEW_AT_MAXIMUM, str(comfy), str(REPO_ROOT)],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
