@@ -3,7 +3,8 @@ progress, download its outputs, and explain failures node by node."""
 from __future__ import annotations
 
 import argparse
-import socket
+import math
+import re
 import sys
 import time
 import uuid
@@ -11,15 +12,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import workflow as wf
-from .api import ComfyAPI, PromptRejected, ServerUnreachable
+from .api import ComfyAPI, Limits, PromptRejected
+from .downloads import download_outputs
 from .errors import format_execution_error, format_prompt_rejection
+from .failures import ClientFailure, TimedOut
+from .transport import ANSWER_LIMIT, FILE_LIMIT, Deadline, Origin, format_size
+from .untrusted import printable
 from .ws import WebSocket, WebSocketClosed
 
 DONE_MESSAGES = {"execution_success"}
 FAILED_MESSAGES = {"execution_error", "execution_interrupted"}
+POLL_SECONDS = 1.0  # /history is asked this often whatever /ws says
+SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?", re.IGNORECASE)
+SIZE_FACTORS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+MAX_PROGRESS_COUNT = 10**12
 
 
-class RunFailed(RuntimeError):
+class RunFailed(ClientFailure):
     """The prompt was rejected, failed while running, or timed out; the message is for users."""
 
 
@@ -39,16 +48,16 @@ class ProgressBar:
         self.interactive = self.stream.isatty()
         self.node_label = ""
 
-    def _label(self, node_id: str) -> str:
+    def _label(self, node_id) -> str:
         node = self.prompt.get(str(node_id), {})
-        return f"node {node_id} ({node.get('_meta', {}).get('title') or node.get('class_type', '?')})"
+        return printable(f"node {node_id} ({node.get('_meta', {}).get('title') or node.get('class_type', '?')})")
 
-    def node_started(self, node_id: str) -> None:
+    def node_started(self, node_id) -> None:
         self.node_label = self._label(node_id)
         self._show(self.node_label, newline=not self.interactive)
 
     def step(self, value: int, total: int) -> None:
-        filled = int(self.width * value / max(total, 1))
+        filled = self.width * min(value, total) // max(total, 1)
         line = f"[{'#' * filled}{'.' * (self.width - filled)}] {self.node_label} {value}/{total}"
         if self.interactive or value == total:
             self._show(line, newline=not self.interactive)
@@ -63,11 +72,33 @@ class ProgressBar:
         self.stream.flush()
 
 
-def _message_for(message: dict | None, prompt_id: str) -> dict | None:
+def say(text, stream=None) -> None:
+    """Prints text that may carry a server's words, without its terminal control sequences."""
+    print(printable(text), file=stream or sys.stdout)
+
+
+def progress_count(value) -> int:
+    """A step count from a /ws message, or 0 when it is no finite number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return 0
+    return max(0, min(int(value), MAX_PROGRESS_COUNT))
+
+
+def _message_for(message, prompt_id: str) -> dict | None:
     """The message when it is about our prompt (ComfyUI broadcasts some to every client)."""
-    if not message or not isinstance(message.get("data"), dict):
+    if not isinstance(message, dict) or not isinstance(message.get("data"), dict):
         return None
     return message if message["data"].get("prompt_id") == prompt_id else None
+
+
+def _show(message: dict, progress: ProgressBar) -> bool:
+    """Shows a message about our prompt on the progress bar; True when it is the last one."""
+    kind, data = message.get("type"), message["data"]
+    if kind == "executing" and data.get("node") is not None:
+        progress.node_started(data["node"])
+    elif kind == "progress":
+        progress.step(progress_count(data.get("value")), progress_count(data.get("max")))
+    return kind in FAILED_MESSAGES or kind in DONE_MESSAGES or (kind == "executing" and data.get("node") is None)
 
 
 def _history_failure(entry: dict) -> str | None:
@@ -80,103 +111,67 @@ def _history_failure(entry: dict) -> str | None:
     return "ComfyUI reported an error without details" if status.get("status_str") == "error" else None
 
 
-def wait_for_history(api: ComfyAPI, socket_: WebSocket | None, prompt_id: str, timeout: float, progress: ProgressBar) -> dict:
-    """Follows ``/ws`` until the prompt ends (polling ``/history`` when the socket is quiet or
-    gone) and returns its history entry."""
-    deadline = time.monotonic() + timeout
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise RunFailed(f"prompt {prompt_id} did not finish within {timeout:.0f}s (it may still be running on the server); raise --timeout")
-        quiet, message = True, None
-        if socket_ is not None:
-            socket_.settimeout(min(remaining, 2.0))
-            try:
-                quiet, message = False, _message_for(socket_.receive_json(), prompt_id)
-            except (socket.timeout, TimeoutError):
-                pass
-            except (WebSocketClosed, OSError):
-                socket_ = None
-        else:
-            time.sleep(min(remaining, 1.0))
-        if quiet:
-            entry = api.history(prompt_id)  # ComfyUI writes history only once a prompt has ended
-            if entry is not None:
-                return entry
-        if message is None:
-            continue
-        kind, data = message["type"], message["data"]
-        if kind == "executing" and data.get("node") is not None:
-            progress.node_started(data["node"])
-        elif kind == "progress":
-            progress.step(data.get("value", 0), data.get("max", 0))
-        elif kind in FAILED_MESSAGES or kind in DONE_MESSAGES or (kind == "executing" and data.get("node") is None):
-            return _final_history(api, prompt_id, deadline, message)
+def wait_for_history(api: ComfyAPI, socket_: WebSocket | None, prompt_id: str, progress: ProgressBar) -> dict:
+    """Shows ``/ws`` progress and asks ``/history`` every POLL_SECONDS, however busy the socket
+    is, until the prompt's history entry is there; the API's deadline ends the wait."""
+    next_poll = time.monotonic() + POLL_SECONDS
+    try:
+        while True:
+            wait = next_poll - time.monotonic()
+            if wait > 0 and socket_ is None:
+                api.deadline.sleep(wait)
+            elif wait > 0:
+                try:
+                    message = _message_for(socket_.receive_json(wait), prompt_id)
+                except TimeoutError:
+                    continue
+                except (WebSocketClosed, OSError):
+                    socket_ = None  # progress falls back to polling /history
+                    continue
+                if message is not None and _show(message, progress):
+                    return _final_history(api, prompt_id, message)
+            else:
+                entry = api.history(prompt_id)  # ComfyUI writes history only once a prompt has ended
+                if entry is not None:
+                    return entry
+                next_poll = time.monotonic() + POLL_SECONDS
+    except TimedOut:
+        raise RunFailed(f"prompt {prompt_id} did not finish within {api.deadline.seconds:g} s "
+                        "(it may still be running on the server); raise --timeout") from None
 
 
-def _final_history(api: ComfyAPI, prompt_id: str, deadline: float, message: dict) -> dict:
-    """History is written just after the final message; wait for it briefly."""
-    while time.monotonic() < deadline:
-        entry = api.history(prompt_id)
-        if entry is not None:
-            return entry
-        time.sleep(0.2)
-    if message["type"] == "execution_error":
-        raise RunFailed(format_execution_error(message["data"]))
-    raise RunFailed(f"prompt {prompt_id} finished but has no history entry")
-
-
-def output_files(outputs: dict) -> list[dict]:
-    """Every ``{filename, subfolder, type}`` entry in every node's ui output."""
-    return [
-        item
-        for node_output in outputs.values()
-        for value in node_output.values() if isinstance(value, list)
-        for item in value if isinstance(item, dict) and "filename" in item
-    ]
+def _final_history(api: ComfyAPI, prompt_id: str, message: dict) -> dict:
+    """History is written just after the final message; wait for it."""
+    try:
+        while (entry := api.history(prompt_id)) is None:
+            api.deadline.sleep(0.2)
+        return entry
+    except TimedOut:
+        if message["type"] == "execution_error":
+            raise RunFailed(format_execution_error(message["data"])) from None
+        raise RunFailed(f"prompt {prompt_id} finished but has no history entry") from None
 
 
 def output_texts(outputs: dict) -> list[str]:
-    return [
-        text
-        for node_output in outputs.values()
-        for text in node_output.get("text") or []
-        if isinstance(text, str)
-    ]
+    texts = [node_output.get("text") for node_output in outputs.values()]
+    return [text for values in texts if isinstance(values, list) for text in values if isinstance(text, str)]
 
 
-def unused_path(path: Path) -> Path:
-    """``path``, or ``name (2).ext`` and so on: a later run never overwrites an earlier result."""
-    candidate, number = path, 1
-    while candidate.exists():
-        number += 1
-        candidate = path.with_name(f"{path.stem} ({number}){path.suffix}")
-    return candidate
-
-
-def download_outputs(api: ComfyAPI, outputs: dict, out_dir: Path) -> list[Path]:
-    paths = []
-    for item in output_files(outputs):
-        subfolder = item.get("subfolder") or ""
-        target = (out_dir / subfolder / item["filename"]).resolve()
-        if out_dir.resolve() not in target.parents:
-            raise RunFailed(f"refusing to write output {item} outside {out_dir}")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target = unused_path(target)
-        target.write_bytes(api.view(item["filename"], subfolder, item.get("type", "output")))
-        paths.append(target)
-    return paths
+def open_progress_socket(api: ComfyAPI, client_id: str) -> WebSocket | None:
+    try:
+        return WebSocket(f"{api.websocket_url}?clientId={client_id}", api.timeout, api.deadline, api.limits.answers)
+    except OSError:
+        return None  # progress falls back to polling /history
 
 
 def run_prompt(api: ComfyAPI, prompt: dict, out_dir: Path, timeout: float = 3600.0, progress_stream=None,
                known_urls: dict[str, str] | None = None, models_dir: Path | None = None) -> RunResult:
-    """Queues an API-format prompt, waits for it, downloads its outputs into ``out_dir``.
-    ``known_urls`` and ``models_dir`` make missing-model errors say where to get and put files."""
+    """Queues an API-format prompt, waits for it, downloads its outputs into ``out_dir``, all
+    within ``timeout`` seconds (and the API's own deadline). ``known_urls`` and ``models_dir``
+    make missing-model errors say where to get and put files."""
+    api = api.within(timeout)
     client_id = uuid.uuid4().hex
-    try:
-        socket_ = WebSocket(f"{api.websocket_url}?clientId={client_id}")
-    except OSError:
-        socket_ = None  # progress falls back to polling /history
+    socket_ = open_progress_socket(api, client_id)
     progress = ProgressBar(prompt, progress_stream)
     try:
         try:
@@ -187,8 +182,8 @@ def run_prompt(api: ComfyAPI, prompt: dict, out_dir: Path, timeout: float = 3600
             {"error": {"message": "some outputs will not run"}, "node_errors": node_errors}, known_urls, models_dir
         )
         if node_errors:
-            print(f"warning: {dropped}", file=progress.stream)
-        entry = wait_for_history(api, socket_, prompt_id, timeout, progress)
+            say(f"warning: {dropped}", progress.stream)
+        entry = wait_for_history(api, socket_, prompt_id, progress)
     finally:
         progress.finish()
         if socket_ is not None:
@@ -237,38 +232,76 @@ def upload_file(api: ComfyAPI, path: Path) -> str:
     return api.upload(Path(path))
 
 
+def positive_seconds(text: str) -> float:
+    """--timeout: a finite number of seconds above 0 (nan, inf and negatives make no deadline)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0, e.g. 600")
+    return seconds
+
+
+def byte_size(text: str) -> int:
+    """--max-download, --max-answer: bytes, or a number with K, M, G or T (binary: 1M is 1 MiB)."""
+    match = SIZE.fullmatch(text.strip())
+    size = int(float(match[1]) * SIZE_FACTORS[match[2].lower()]) if match else 0
+    if size < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size like 500M or 4GiB")
+    return size
+
+
+def server_url(text: str) -> str:
+    """--server: an http:// or https:// address."""
+    try:
+        scheme = Origin.parse(text).scheme
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    if scheme not in ("http", "https"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http:// or https:// address")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m rewind_queue",
         description="Queue a ComfyUI workflow (API or UI format), show progress, download its outputs.",
     )
     parser.add_argument("workflow", type=Path, help="workflow JSON: API format, or UI format as saved by ComfyUI")
-    parser.add_argument("--server", default="http://127.0.0.1:8188", help="ComfyUI URL (default %(default)s)")
+    parser.add_argument("--server", type=server_url, default="http://127.0.0.1:8188",
+                        help="ComfyUI URL, http:// or https:// (default %(default)s)")
     parser.add_argument("--video", type=Path, help="upload this file and set it on the workflow's video loader")
     parser.add_argument("--prompt", help="positive prompt text (the encoder feeding the resampler's `positive`)")
     parser.add_argument("--set", dest="assignments", action="append", default=[], metavar="NODE.INPUT=VALUE",
                         help="set an input; NODE is an id or title, VALUE is JSON or text, @FILE uploads FILE")
     parser.add_argument("--out", type=Path, default=Path("output"), help="folder for downloaded outputs (default %(default)s)")
-    parser.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait for the prompt (default %(default)s)")
+    parser.add_argument("--timeout", type=positive_seconds, default=3600.0,
+                        help="seconds the whole run may take: uploads, waiting and downloads (default %(default)s)")
+    parser.add_argument("--max-download", type=byte_size, default=FILE_LIMIT.bytes, metavar="SIZE",
+                        help=f"largest output file to download, e.g. 500M (default {format_size(FILE_LIMIT.bytes)})")
+    parser.add_argument("--max-answer", type=byte_size, default=ANSWER_LIMIT.bytes, metavar="SIZE",
+                        help=f"largest JSON answer or /ws message to read (default {format_size(ANSWER_LIMIT.bytes)})")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    api = ComfyAPI(args.server)
+    limits = Limits(ANSWER_LIMIT._replace(bytes=args.max_answer), FILE_LIMIT._replace(bytes=args.max_download))
+    api = ComfyAPI(args.server, deadline=Deadline(args.timeout), limits=limits)
     try:
         workflow = wf.load_workflow(args.workflow)
         known_urls = model_urls(workflow) if wf.is_ui_format(workflow) else {}
         prompt = prepare_prompt(api, workflow, args.video, args.prompt, args.assignments)
         result = run_prompt(api, prompt, args.out, args.timeout, known_urls=known_urls)
     except wf.WorkflowError as error:
-        print(f"error: {error}", file=sys.stderr)
+        say(f"error: {error}", sys.stderr)
         return 2
-    except (RunFailed, ServerUnreachable) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except ClientFailure as error:
+        say(f"error: {error}", sys.stderr)
         return 1
     for text in result.texts:
-        print(text)
+        say(text)
     for path in result.files:
-        print(path)
+        say(path)
     return 0

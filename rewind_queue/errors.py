@@ -1,4 +1,5 @@
-"""Readable reports of ComfyUI's validation and execution errors.
+"""Readable reports of ComfyUI's validation and execution errors, from whatever shape a server
+sent: a field of the wrong type is read as absent, never a crash.
 
 ``/prompt`` rejects a workflow with ``node_errors`` keyed by node id; a missing model shows up
 there as ``value_not_in_list`` on a loader's file input, which deserves a message saying which
@@ -7,6 +8,8 @@ file, which models folder and where to get it.
 from __future__ import annotations
 
 from pathlib import Path
+
+from .transport import as_object
 
 MODEL_FOLDERS = {
     ("CheckpointLoaderSimple", "ckpt_name"): "checkpoints",
@@ -52,7 +55,7 @@ def missing_model_message(class_type: str, error: dict, known_urls: dict[str, st
                           models_dir: Path | None = None) -> str | None:
     """A "download X into models/Y" message when the error is a loader missing its file;
     ``models_dir`` is the server's models folder when the caller knows it."""
-    extra = error.get("extra_info") or {}
+    extra = as_object(error.get("extra_info"))
     folder = MODEL_FOLDERS.get((class_type, extra.get("input_name")))
     if error.get("type") != "value_not_in_list" or folder is None:
         return None
@@ -69,13 +72,13 @@ def node_level_reason(error: dict) -> str | None:
     once per input as ``"<input> - <reason>"``; the reason alone is said once per node."""
     if error.get("type") != "custom_validation_failed":
         return None
-    input_name = (error.get("extra_info") or {}).get("input_name", "")
+    input_name = str(as_object(error.get("extra_info")).get("input_name", ""))
     details = str(error.get("details", ""))
     return details[len(input_name) + 3:] if details.startswith(f"{input_name} - ") else None
 
 
 def format_node_error(node_id: str, class_type: str, error: dict, known_urls=None, models_dir=None) -> str:
-    extra = error.get("extra_info") or {}
+    extra = as_object(error.get("extra_info"))
     where = f"node {node_id} ({class_type})"
     reason = node_level_reason(error)
     if reason:
@@ -84,7 +87,7 @@ def format_node_error(node_id: str, class_type: str, error: dict, known_urls=Non
         where += f", input '{extra['input_name']}'"
     message = missing_model_message(class_type, error, known_urls, models_dir)
     if message is None:
-        message = error.get("message", "error")
+        message = str(error.get("message", "error"))
         if error.get("details"):
             message += f": {error['details']}"
     return f"{where}: {message}"
@@ -92,14 +95,17 @@ def format_node_error(node_id: str, class_type: str, error: dict, known_urls=Non
 
 def format_prompt_rejection(body: dict, known_urls: dict[str, str] | None = None, models_dir: Path | None = None) -> str:
     """The text for a 400 from ``/prompt``: the overall error, then one line per node error."""
-    error = body.get("error") or {}
+    error = body.get("error")
+    error = {"message": error} if isinstance(error, str) else as_object(error)  # ComfyUI says "no prompt" as text
     lines = [f"ComfyUI rejected the workflow: {error.get('message', 'invalid prompt')}"]
-    node_errors = body.get("node_errors") or {}
+    node_errors = as_object(body.get("node_errors"))
     if error.get("details") and not node_errors:  # with node errors, details only repeats them
         lines[0] += f" ({error['details']})"
     for node_id, report in node_errors.items():
-        for node_error in report.get("errors", []):
-            line = "  " + format_node_error(node_id, report.get("class_type", "?"), node_error, known_urls, models_dir)
+        report = as_object(report)
+        errors = report.get("errors")
+        for node_error in errors if isinstance(errors, list) else []:
+            line = "  " + format_node_error(node_id, report.get("class_type", "?"), as_object(node_error), known_urls, models_dir)
             if line not in lines:
                 lines.append(line)
     return "\n".join(lines)
@@ -111,8 +117,8 @@ def format_execution_error(data: dict) -> str:
         f"ComfyUI failed while running node {data.get('node_id')} ({data.get('node_type')}): "
         f"{data.get('exception_type', 'error')}: {str(data.get('exception_message', '')).strip()}"
     ]
-    traceback = data.get("traceback") or []
-    if traceback:
+    traceback = data.get("traceback")
+    if traceback and isinstance(traceback, list):
         lines.append("  last frames of the server traceback:")
-        lines += ["    " + line.rstrip() for line in "".join(traceback).splitlines()[-6:]]
+        lines += ["    " + line.rstrip() for line in "".join(map(str, traceback)).splitlines()[-6:]]
     return "\n".join(lines)

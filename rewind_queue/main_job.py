@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import workflow as wf
-from .api import ComfyAPI, ServerUnreachable
-from .cli import RunFailed, RunResult, model_urls, prepare_prompt, run_prompt
+from .api import ComfyAPI
+from .cli import RunFailed, RunResult, model_urls, positive_seconds, prepare_prompt, run_prompt, say, server_url
+from .failures import ClientFailure
 from .server import PACK_ROOT, ComfyServer, ServerStartError, prepare_base_directory, python_sees_a_gpu
 
 SAMPLE_CLIP = PACK_ROOT / "assets" / "sample.mp4"
@@ -148,10 +149,10 @@ def run_job(api: ComfyAPI, out_dir: Path, workflow: dict | None = None, video: P
 
 def print_result(result: RunResult) -> None:
     for text in result.texts:
-        print(text)
+        say(text)
     for path in result.files:
         suffix = path.suffix.lower()
-        print(f"{'output video' if suffix in VIDEO_SUFFIXES else 'output image' if suffix in IMAGE_SUFFIXES else 'output file'}: {path}")
+        say(f"{'output video' if suffix in VIDEO_SUFFIXES else 'output image' if suffix in IMAGE_SUFFIXES else 'output file'}: {path}")
 
 
 def start_server(comfyui: Path) -> ComfyServer:
@@ -169,14 +170,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workflow", type=Path, default=env("WORKFLOW") or None, help="workflow JSON (env WORKFLOW); default: the reference job")
     parser.add_argument("--video", type=Path, default=env("VIDEO") or None, help="input video (env VIDEO); default: assets/sample.mp4")
     parser.add_argument("--prompt", default=env("PROMPT") or None, help=f"positive prompt text (env PROMPT); the reference job's look words: default {DEFAULT_PROMPT!r}")
-    parser.add_argument("--server", default=env("COMFYUI_URL") or None, help="use this running ComfyUI instead of starting one (env COMFYUI_URL)")
+    parser.add_argument("--server", type=server_url, default=env("COMFYUI_URL") or None, help="use this running ComfyUI instead of starting one (env COMFYUI_URL)")
     parser.add_argument("--comfyui", type=Path, default=env("COMFYUI_PATH") or None, help="ComfyUI tree to start (env COMFYUI_PATH)")
     parser.add_argument("--out", type=Path, default=PACK_ROOT / "output", help="where outputs are downloaded (default: output/)")
     parser.add_argument("--width", type=cap, default=env("WIDTH") or MAX_WIDTH,
                         help=f"reference job: at most this many pixels wide (env WIDTH; 0 = the source width; default {MAX_WIDTH})")
     parser.add_argument("--frames", type=cap, default=env("FRAMES") or MAX_FRAMES,
                         help=f"reference job: at most this many frames (env FRAMES; 0 = every frame; default {MAX_FRAMES})")
-    parser.add_argument("--timeout", type=float, default=3600.0)
+    parser.add_argument("--timeout", type=positive_seconds, default=3600.0, help="seconds the prompt may take, downloads included")
     return parser
 
 
@@ -208,8 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     except wf.WorkflowError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except (RunFailed, ServerUnreachable, ServerStartError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except (ClientFailure, ServerStartError) as error:
+        say(f"error: {error}", sys.stderr)
         if server is not None and not isinstance(error, RunFailed):
             print(f"server log tail:\n{server.tail()}", file=sys.stderr)
         return 1

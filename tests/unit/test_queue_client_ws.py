@@ -4,22 +4,13 @@ from __future__ import annotations
 
 import json
 import socket
-import struct
 import threading
 
 import pytest
 
-from rewind.rewind_queue.cli import unused_path
+from rewind.rewind_queue.downloads import unused_path
 from rewind.rewind_queue.ws import OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT, WebSocket, WebSocketClosed
-
-
-def frame(opcode: int, payload: bytes, final: bool = True) -> bytes:
-    head = bytes([(0x80 if final else 0) | opcode])
-    if len(payload) < 126:
-        return head + bytes([len(payload)]) + payload
-    if len(payload) < 1 << 16:
-        return head + bytes([126]) + struct.pack("!H", len(payload)) + payload
-    return head + bytes([127]) + struct.pack("!Q", len(payload)) + payload
+from rewind.tests.hostile.fake_comfy import ws_frame
 
 
 def read_client_frame(conn: socket.socket) -> tuple[int, bytes]:
@@ -63,12 +54,12 @@ def test_reader_handles_pings_fragments_long_and_binary_messages(scripted_server
     start, received = scripted_server
     long_text = json.dumps({"type": "progress", "data": {"pad": "x" * 70000}})
     url = start([
-        frame(OP_PING, b"hi"),
-        frame(OP_TEXT, b'{"type": "status",', final=False), frame(OP_CONTINUATION, b' "data": {}}'),
-        frame(OP_BINARY, b"\x00\x00\x00\x01preview"),
-        frame(OP_TEXT, long_text.encode()),
-        frame(OP_TEXT, b"x" * 300),
-        frame(OP_CLOSE, b""),
+        ws_frame(OP_PING, b"hi"),
+        ws_frame(OP_TEXT, b'{"type": "status",', final=False), ws_frame(OP_CONTINUATION, b' "data": {}}'),
+        ws_frame(OP_BINARY, b"\x00\x00\x00\x01preview"),
+        ws_frame(OP_TEXT, long_text.encode()),
+        ws_frame(OP_TEXT, b"x" * 300),
+        ws_frame(OP_CLOSE, b""),
     ])
     ws = WebSocket(url, timeout=10)
     assert ws.receive_json() == {"type": "status", "data": {}}
