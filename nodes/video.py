@@ -465,7 +465,8 @@ class RewindVideoCombine(io.ComfyNode):
         video_io.encode_video(frames, path, options, audio=audio, metadata=metadata, preview_path=preview,
                               should_stop=stop_requested)
         entries = [saved_entry(os.path.basename(preview), "", "temp", "video/h264-mp4")]
-        return io.NodeOutput(path, ui=preview_ui(entries, "mp4"))
+        master = saved_entry(os.path.basename(path), subfolder, folder_type, options.format)  # for API clients to download
+        return io.NodeOutput(path, ui={**preview_ui(entries, "mp4"), "rewind_files": [master]})
 
 
 NODES = [RewindLoadVideo, RewindLoadVideoPath, RewindVideoCombine]

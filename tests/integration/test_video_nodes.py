@@ -182,6 +182,9 @@ def test_prores_gets_an_h264_preview_from_the_same_pass(video_nodes, tmp_path):
     preview = tmp_path / "temp" / entry["subfolder"] / entry["filename"]
     assert entry["type"] == "temp" and preview.suffix == ".mp4" and out.ui["animated"] == (True,)
     assert vio.probe(str(preview)).frame_count == 5 and vio.probe(str(preview)).pix_fmt == "yuv420p"
+    # the master reaches API clients as a name inside the output folder, never as a server path
+    assert out.ui["rewind_files"] == [{"filename": Path(out.args[0]).name, "subfolder": "tests", "type": "output",
+                                       "format": "video/ProRes"}]
 
 
 def test_combine_png_sequence_writes_a_folder(video_nodes, tmp_path):
