@@ -1,5 +1,5 @@
 """The queue client (``python -m rewind_queue``) against a hostile server: a scripted ComfyUI on
-127.0.0.1 (fake_comfy.py) that drips bytes, floods /ws, lies about sizes, answers garbage,
+127.0.0.1 (testbed/fake_comfy.py) that drips bytes, floods /ws, lies about sizes, answers garbage,
 redirects, speaks TLS or sends terminal escapes; and the real hostile server for ProRes outputs.
 
 Every run is a subprocess, as users run the client. Its `timeout` is a hang detector only
@@ -20,7 +20,7 @@ import pytest
 from rewind import video_io as vio
 from rewind.rewind_queue.ws import OP_TEXT
 from rewind.tests.hostile.client import load_and_combine
-from rewind.tests.hostile.fake_comfy import (
+from rewind.testbed.fake_comfy import (
     HISTORY_PATH, OUTPUT_BYTES, OUTPUT_NAME, PROMPT_ID, FakeComfy, answer, dripping, finished_history, http_answer,
     http_head, json_answer, output_entry, websocket, ws_frame,
 )

@@ -10,7 +10,7 @@ import pytest
 
 from rewind.rewind_queue.downloads import unused_path
 from rewind.rewind_queue.ws import OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT, WebSocket, WebSocketClosed
-from rewind.tests.hostile.fake_comfy import ws_frame
+from rewind.testbed.fake_comfy import ws_frame
 
 
 def read_client_frame(conn: socket.socket) -> tuple[int, bytes]:
