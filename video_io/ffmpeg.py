@@ -19,9 +19,10 @@ import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
-from typing import Callable
+from typing import BinaryIO, Callable, Iterator
 
 StopCheck = Callable[[], bool]
 
@@ -45,9 +46,10 @@ DEFAULT_STALL_SECONDS = 300.0
 KILL_GRACE_SECONDS = 0.5  # after SIGTERM; ffmpeg blocked on input ignores it, so SIGKILL follows
 WATCH_INTERVAL_SECONDS = 0.05
 # Demuxers that read one finished local file. Left out on purpose: hls, dash, concat, sdp, rtsp,
-# tee, lavfi and devices, which open other files or URLs, or never end.
+# tee, lavfi and devices, which open other files or URLs, or never end; and image2, which reads
+# a name with %d in it as a numbered sequence of other files (stills go to the *_pipe demuxers).
 INPUT_DEMUXERS = ("mov", "mp4", "m4a", "3gp", "matroska", "webm", "avi", "gif", "webp_anim", "webp_pipe", "apng",
-                  "png_pipe", "jpeg_pipe", "image2", "mpegts", "mpeg", "mpegvideo", "m4v", "mjpeg", "dv", "flv", "asf",
+                  "png_pipe", "jpeg_pipe", "mpegts", "mpeg", "mpegvideo", "m4v", "mjpeg", "dv", "flv", "asf",
                   "ogg", "mxf", "ivf", "nut", "h264", "hevc", "yuv4mpegpipe", "wav", "mp3", "aac", "flac")
 
 
@@ -113,10 +115,37 @@ def stall_seconds() -> float:
     return value
 
 
+HEAD_BYTES = 1024
+
+
+def file_head(path: str) -> bytes:
+    """The first bytes of a file, where formats say what they are."""
+    with open(path, "rb") as file:
+        return file.read(HEAD_BYTES)
+
+
+def image_demuxer(head: bytes) -> str | None:
+    """The demuxer for a still or animated image, judged by its content. ffmpeg would pick image2
+    by the name's extension when the name holds %d, and read seq0.png, seq1.png... instead."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        idat = head.find(b"IDAT")
+        return "apng" if b"acTL" in head[:idat if idat >= 0 else None] else "png_pipe"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg_pipe"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "gif"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        flags = head[20:21]
+        return "webp_anim" if head[12:16] == b"VP8X" and flags and flags[0] & 0x02 else "webp_pipe"
+    return None
+
+
 def input_args(path: str) -> list[str]:
-    """`-i` for a local file, opened only as a file and only by demuxers that read one finished file."""
+    """`-i` for a local file, opened only as a file, by its literal name, and only by demuxers that
+    read one finished file."""
+    demuxer = image_demuxer(file_head(path))
     return ["-protocol_whitelist", "file", "-format_whitelist", ",".join(INPUT_DEMUXERS),
-            "-i", "file:" + os.path.abspath(path)]
+            *(["-f", demuxer] if demuxer else []), "-i", "file:" + os.path.abspath(path)]
 
 
 class FFmpegRun:
@@ -182,6 +211,29 @@ class FFmpegRun:
         self._watcher.join()
         return returncode
 
+    def read_some(self, size: int = 1 << 16) -> bytes:
+        """What ffmpeg has written to stdout so far, up to `size` bytes (b"" at its end); needs an
+        unbuffered stdout (bufsize=0), else it waits for all `size` bytes."""
+        with self.waiting():
+            return self.process.stdout.read(size)
+
+    def read_into(self, buffer) -> int:
+        """Fills `buffer` (bytes-like) from ffmpeg's stdout; returns the bytes that came, fewer
+        only at its end."""
+        view, filled = memoryview(buffer).cast("B"), 0
+        with self.waiting():
+            while filled < len(view):
+                got = self.process.stdout.readinto(view[filled:])
+                if not got:
+                    break
+                filled += got
+        return filled
+
+    def wait(self) -> int:
+        """Lets ffmpeg finish on its own (it may still be logging after its last output)."""
+        with self.waiting():
+            return self.process.wait()
+
     def raise_if_stopped(self, doing: str) -> None:
         if self.stop_reason == "cancelled":
             raise VideoIOCancelled(f"cancelled while {doing}")
@@ -201,6 +253,21 @@ def run_ffmpeg(args: list[str], should_stop: StopCheck = never_stop, doing: str 
         returncode = run.finish()
     run.raise_if_stopped(doing)
     return subprocess.CompletedProcess(run.process.args, returncode, stdout, stderr)
+
+
+@contextlib.contextmanager
+def streaming_run(args: list[str], should_stop: StopCheck, doing: str) -> Iterator[tuple[FFmpegRun, BinaryIO]]:
+    """ffmpeg with its stdout for the caller to read as it comes, and its log in a temporary file.
+    On leaving, ffmpeg is stopped if still running (the caller had all it wanted) and reaped;
+    then VideoIOCancelled / VideoIOError are raised if it was stopped for Cancel or a stall."""
+    with tempfile.TemporaryFile() as log:
+        run = FFmpegRun(args, should_stop, stdout=subprocess.PIPE, stderr=log, bufsize=0)
+        try:
+            yield run, log
+        finally:
+            run.process.stdout.close()
+            run.finish()
+        run.raise_if_stopped(doing)
 
 
 def stderr_tail(stderr: bytes, lines: int = 6) -> str:
