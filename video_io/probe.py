@@ -1,18 +1,33 @@
-"""What is in a video file, read from ffmpeg's own report (no ffprobe needed: imageio-ffmpeg
-bundles only ffmpeg)."""
+"""What is in a video file, from what ffmpeg itself writes about it (no ffprobe needed:
+imageio-ffmpeg bundles only ffmpeg), never from text the file or its name can carry.
+
+One ffmpeg run gives both: every video and audio packet's timestamps in the framecrc muxer's
+machine-readable lines (how many frames, over how long, evenly spaced or not), and the decoded
+first frame's size, pixel format and colour tags in the report ffmpeg prints for an output named
+by a random token. Tags, chapter titles and file names are printed elsewhere in that report (a
+tag can hold "Duration: ..." or a whole fake stream line), so only lines under the token count."""
 from __future__ import annotations
 
 import os
 import re
+import secrets
 import stat
-from dataclasses import dataclass
+from array import array
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Iterable, Iterator
 
-from .ffmpeg import StopCheck, VideoIOError, input_args, never_stop, run_ffmpeg, stderr_tail
+import numpy as np
+
+from .ffmpeg import StopCheck, VideoIOError, file_head, input_args, never_stop, stderr_tail, streaming_run
 
 CHANNEL_LAYOUTS = {"mono": 1, "stereo": 2, "2.1": 3, "3.0": 3, "quad": 4, "4.0": 4, "5.0": 5, "5.1": 6, "6.1": 7, "7.1": 8}
 # ffmpeg's names for colour matrices, mapped to the names its scale filter accepts.
 SCALE_MATRICES = {"bt709": "bt709", "bt470bg": "bt601", "smpte170m": "bt601", "bt601": "bt601",
                   "fcc": "fcc", "smpte240m": "smpte240m", "bt2020nc": "bt2020", "bt2020c": "bt2020"}
+STILL_FPS = 25.0  # ffmpeg's rate for a lone image
+MAX_FRAMES = 5_000_000  # a day at 60 fps; the probe keeps 16 bytes of timestamps per frame
+NO_TIMESTAMP = -(2 ** 63)  # AV_NOPTS_VALUE, as framecrc prints a missing pts or dts
 
 
 @dataclass(frozen=True)
@@ -20,7 +35,7 @@ class VideoProbe:
     path: str
     width: int  # as displayed, after the container's rotation
     height: int
-    fps: float
+    fps: float  # the even rate, or for variable-rate video the average over its duration
     frame_count: int  # exact: counted from the video packets
     duration: float
     pix_fmt: str
@@ -28,14 +43,143 @@ class VideoProbe:
     color_range: str | None  # "tv" / "pc" as tagged, None when untagged
     audio_channels: int  # 0: no audio track
     audio_sample_rate: int
+    constant_rate: bool = True  # frames evenly spaced: decoding them as they are keeps time
+    audio_duration: float = 0.0
 
 
-def _video_stream_line(report: str) -> str | None:
-    return next((line for line in report.splitlines() if re.search(r"Stream #0:\d+.*: Video: ", line)), None)
+# --- the framecrc lines: how many packets, when ------------------------------------------------
+
+@dataclass
+class PacketTimes:
+    """One stream's packets as the framecrc muxer lists them (`-c copy`, nothing decoded)."""
+
+    media_type: str = ""
+    time_base: Fraction = Fraction(0)
+    count: int = 0
+    pts: array = field(default_factory=lambda: array("q"))
+    dts: array = field(default_factory=lambda: array("q"))
+    end: int | None = None  # latest pts + duration
+
+    def add(self, dts: int, pts: int, duration: int) -> None:
+        self.count += 1
+        self.pts.append(pts)
+        self.dts.append(dts)
+        if pts != NO_TIMESTAMP and (self.end is None or pts + duration > self.end):
+            self.end = pts + duration
+
+    def timestamps(self) -> np.ndarray:
+        """Presentation times, or decode times when a container leaves some out (raw h264, avi)."""
+        pts = np.frombuffer(self.pts, dtype=np.int64)
+        chosen = pts if not np.any(pts == NO_TIMESTAMP) else np.frombuffer(self.dts, dtype=np.int64)
+        return chosen[chosen != NO_TIMESTAMP]
+
+    def seconds(self) -> float:
+        """From the first packet's start to the last one's end."""
+        times = self.timestamps()
+        if not times.size or self.end is None:
+            return 0.0
+        return float((self.end - times.min()) * self.time_base)
+
+
+def parse_framecrc(lines: Iterable[bytes]) -> dict[int, PacketTimes]:
+    """Packets by stream index from framecrc output: `#tb 0: 1/30` and `#media_type 0: video`
+    headers, then one `stream, dts, pts, duration, size, crc...` line per packet."""
+    streams: dict[int, PacketTimes] = {}
+    for line in lines:
+        if line.startswith(b"#"):
+            header = re.match(rb"#(tb|media_type) (\d+): (\S+)", line)
+            if header:
+                stream = streams.setdefault(int(header.group(2)), PacketTimes())
+                value = header.group(3).decode()
+                if header.group(1) == b"tb":
+                    stream.time_base = Fraction(value)
+                else:
+                    stream.media_type = value
+            continue
+        fields = line.split(b",", 4)
+        if len(fields) == 5:
+            stream = streams.setdefault(int(fields[0]), PacketTimes())
+            stream.add(int(fields[1]), int(fields[2]), int(fields[3]))
+            if stream.count > MAX_FRAMES:
+                raise VideoIOError(f"it has more than {MAX_FRAMES:,} packets in one stream, more than Rewind plans for; "
+                                   "cut it into shorter clips first.")
+    return streams
+
+
+def split_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    pending = b""
+    for chunk in chunks:
+        *lines, pending = (pending + chunk).split(b"\n")
+        yield from lines
+    if pending:
+        yield pending
+
+
+# --- timing: even or variable rate -------------------------------------------------------------
+
+def fills_grid(times: np.ndarray, period: float) -> bool:
+    """Whether the timestamps (in ticks) fill a grid of `period` ticks, one frame per slot and no
+    gaps, within the rounding of containers that store milliseconds (mkv, webp) or 1/100 s (gif)."""
+    if not period > 0:
+        return False
+    offsets = (times - times.min()) / period
+    slots = np.rint(offsets)
+    tolerance = min(1.5 / period, 0.25)  # 1.5 ticks, in periods
+    return (float(np.abs(offsets - slots).max()) <= tolerance and slots.max() == len(times) - 1
+            and np.unique(slots).size == len(times))
+
+
+@dataclass(frozen=True)
+class Timing:
+    fps: float
+    duration: float
+    constant: bool
+
+
+def video_timing(packets: PacketTimes, nominal_fps: float) -> Timing:
+    """Rate and duration from the packets' timestamps. Evenly spaced frames keep ffmpeg's nominal
+    rate when it fits them (it reads 8 fps where gif delays alternate 12 and 13/100 s), else the
+    spacing measured end to end; otherwise the rate is the average over the stream's duration."""
+    count, times, tick = packets.count, packets.timestamps(), packets.time_base
+    if count == 1 or times.size < 2:
+        lasts = (packets.end - times.max()) * tick if times.size and packets.end is not None else 0
+        fps = nominal_fps or (float(1 / lasts) if lasts > 0 else STILL_FPS)
+        return Timing(fps, count / fps, constant=count == 1)
+    span = int(times.max() - times.min())
+    for fps in ([nominal_fps] if nominal_fps else []) + [float((count - 1) / (span * tick)) if span else 0.0]:
+        if times.size == count and fps > 0 and fills_grid(times, float(1 / (fps * tick))):
+            return Timing(fps, count / fps, constant=True)
+    end = packets.end if packets.end is not None and packets.end > times.max() else times.max() + span / (count - 1)
+    duration = float((end - times.min()) * tick)
+    return Timing(count / duration, duration, constant=False)
+
+
+# --- the report ffmpeg prints for the probe's own output --------------------------------------
+
+def output_section(report: str, token: str) -> list[str]:
+    """The indented lines ffmpeg printed under `Output #N, null, to '<token>':`. The token is
+    random per run, so neither the file's tags nor its name can print a section of their own."""
+    lines = report.splitlines()
+    start = next((index for index, line in enumerate(lines)
+                  if line.startswith("Output #") and line.endswith(f" to '{token}':")), None)
+    if start is None:
+        return []
+    section = []
+    for line in lines[start + 1:]:
+        if not line.startswith(" "):
+            break
+        section.append(line)
+    return section
+
+
+def stream_line(section: list[str], kind: str) -> str | None:
+    """The `  Stream #1:0: Video: ...` line of a section (its own streams carry no tags: the probe
+    drops them with -map_metadata -1, so no language text precedes the kind)."""
+    return next((line for line in section if re.match(rf"  Stream #\d+:\d+: {kind}: ", line)), None)
 
 
 def parse_video_stream(line: str) -> dict:
-    """Codec properties from one `Stream #0:0: Video: ...` line of ffmpeg's report."""
+    """Codec properties from one `Stream #1:0: Video: ...` line of ffmpeg's report."""
     fields = line.split(": Video: ", 1)[1]
     pix = re.search(r", ([a-z0-9_]+)(?:\(([^)]*)\))?, (\d+)x(\d+)", fields)
     if not pix:
@@ -49,12 +193,9 @@ def parse_video_stream(line: str) -> dict:
             "width": int(pix.group(3)), "height": int(pix.group(4)), "fps": fps}
 
 
-def parse_audio_stream(report: str) -> tuple[int, int]:
-    """(channels, sample rate) of the first audio stream; (0, 0) without one."""
-    line = next((line for line in report.splitlines() if re.search(r"Stream #0:\d+.*: Audio: ", line)), None)
-    if line is None:
-        return 0, 0
-    rate = re.search(r"(\d+) Hz, ([^,]+)", line)
+def parse_audio_stream(line: str | None) -> tuple[int, int]:
+    """(channels, sample rate) from one `Stream #1:1: Audio: ...` line; (0, 0) without one."""
+    rate = re.search(r"(\d+) Hz, ([^,]+)", line or "")
     if not rate:
         return 0, 0
     layout = rate.group(2).strip().split("(")[0]
@@ -63,30 +204,11 @@ def parse_audio_stream(report: str) -> tuple[int, int]:
     return channels, int(rate.group(1))
 
 
-def parse_duration(report: str) -> float:
-    match = re.search(r"Duration: (\d+):(\d+):([\d.]+)", report)
-    return int(match.group(1)) * 3600 + int(match.group(2)) * 60 + float(match.group(3)) if match else 0.0
-
-
-def parse_rotation(report: str) -> int:
-    match = re.search(r"rotation of (-?[\d.]+) degrees", report)
-    return round(float(match.group(1))) % 360 if match else 0
-
-
-def count_video_frames(path: str, should_stop: StopCheck = never_stop) -> int:
-    """Exact frame count, by demuxing without decoding (container headers are often wrong)."""
-    done = run_ffmpeg([*input_args(path), "-map", "0:v:0", "-c", "copy", "-f", "null", "-"], should_stop,
-                      f"counting the frames of {path!r}")
-    counts = re.findall(rb"frame=\s*(\d+)", done.stderr)
-    return int(counts[-1]) if counts else 0
-
-
 # Text that ffmpeg would follow to other files or URLs, or read forever (a live playlist).
 UNBOUNDED_SIGNATURES = {b"#EXTM3U": "an HLS playlist", b"<?xml": "an XML file (e.g. a DASH manifest)",
                         b"<MPD": "a DASH manifest", b"ffconcat": "an ffmpeg concat list", b"v=0": "an SDP session description"}
 UNBOUNDED_EXTENSIONS = {".m3u8": "an HLS playlist", ".m3u": "a playlist", ".mpd": "a DASH manifest",
                         ".sdp": "an SDP session description", ".ffconcat": "an ffmpeg concat list"}
-SNIFF_BYTES = 1024
 
 
 def unbounded_kind(path: str) -> str | None:
@@ -96,8 +218,7 @@ def unbounded_kind(path: str) -> str | None:
     extension = os.path.splitext(path)[1].lower()
     if extension in UNBOUNDED_EXTENSIONS:
         return UNBOUNDED_EXTENSIONS[extension]
-    with open(path, "rb") as file:
-        head = file.read(SNIFF_BYTES).lstrip(b"\xef\xbb\xbf \t\r\n")
+    head = file_head(path).lstrip(b"\xef\xbb\xbf \t\r\n")
     return next((kind for signature, kind in UNBOUNDED_SIGNATURES.items() if head.startswith(signature)), None)
 
 
@@ -115,23 +236,51 @@ def check_local_video_file(path: str) -> None:
                            "Export the video to an mp4/webm/mov file and load that.")
 
 
+def probe_args(path: str, token: str) -> list[str]:
+    """Output 0: every video and audio packet as framecrc lines on stdout (copied, not decoded).
+    Output 1: the first video frame and audio frame decoded into a null output named `token`,
+    without the file's tags, so its report says what decoding gives (size after rotation)."""
+    streams = ["-map", "0:v:0", "-map", "0:a:0?"]
+    return ["-nostats", *input_args(path), *streams, "-c", "copy", "-f", "framecrc", "pipe:1",
+            *streams, "-frames:v", "1", "-frames:a", "1", "-map_metadata", "-1", "-map_chapters", "-1",
+            "-f", "null", token]
+
+
+def read_probe(path: str, should_stop: StopCheck) -> tuple[dict[int, PacketTimes], str, str]:
+    """(packets by stream, ffmpeg's report, the token naming the probe's own output)."""
+    token = f"rewind-probe-{secrets.token_hex(8)}"
+    with streaming_run(probe_args(path, token), should_stop, f"reading {path!r}") as (run, log):
+        streams = parse_framecrc(split_lines(iter(run.read_some, b"")))
+        run.wait()
+        log.seek(0)
+        report = log.read().decode("utf-8", "replace")
+    return streams, report, token
+
+
 def probe(path: str, should_stop: StopCheck = never_stop) -> VideoProbe:
     """Reads the first video stream's properties; raises VideoIOError naming the file and the fix."""
     check_local_video_file(path)
-    report = run_ffmpeg(input_args(path), should_stop, f"reading {path!r}").stderr.decode("utf-8", "replace")
-    line = _video_stream_line(report)
-    if line is None:
+    try:
+        streams, report, token = read_probe(path, should_stop)
+    except VideoIOError as error:
+        raise VideoIOError(f"{path!r}: {error}") from None
+    video = streams.get(0)
+    if video is None or video.media_type != "video":
         if "Invalid data" in report or "could not find codec" in report.lower() or "Input #0" not in report:
             raise VideoIOError(f"{path!r} is not a readable video (ffmpeg says: {stderr_tail(report.encode(), 2)}). "
                                "Re-export it as mp4/webm/mov, or check that it is not truncated.")
         raise VideoIOError(f"{path!r} has no video stream (audio-only or data file). Choose a file with video in it.")
-    stream = parse_video_stream(line)
-    if parse_rotation(report) in (90, 270):
-        stream["width"], stream["height"] = stream["height"], stream["width"]
-    channels, sample_rate = parse_audio_stream(report)
-    frame_count = count_video_frames(path, should_stop)
-    if frame_count == 0:
+    if video.count == 0:
         raise VideoIOError(f"{path!r} has a video stream with no frames in it. Choose another file or re-export it.")
-    duration = parse_duration(report) or (frame_count / stream["fps"] if stream["fps"] else 0.0)
-    return VideoProbe(path=path, frame_count=frame_count, duration=duration,
-                      audio_channels=channels, audio_sample_rate=sample_rate, **stream)
+    section = output_section(report, token)
+    line = stream_line(section, "Video")
+    if line is None:
+        raise VideoIOError(f"{path!r}: ffmpeg cannot decode its first frame ({stderr_tail(report.encode(), 2)}). "
+                           "Re-export it as mp4/webm/mov, or check that it is not truncated.")
+    stream = parse_video_stream(line)
+    timing = video_timing(video, stream.pop("fps"))
+    channels, sample_rate = parse_audio_stream(stream_line(section, "Audio"))
+    audio = streams.get(1)
+    return VideoProbe(path=path, frame_count=video.count, fps=timing.fps, duration=timing.duration,
+                      constant_rate=timing.constant, audio_channels=channels, audio_sample_rate=sample_rate,
+                      audio_duration=audio.seconds() if audio and channels else 0.0, **stream)
