@@ -210,8 +210,7 @@ def load_video(node: str, resolve, video: str, vae=None, **request) -> io.NodeOu
         load_request = video_io.LoadRequest(**request)
         video_io.check_request(load_request)  # before ffmpeg is started for nothing
         plan = video_io.plan_load(video_io.probe(resolve(video), stop_requested), load_request)
-        if vae is None or is_video_vae(vae):
-            video_io.check_memory(plan, psutil.virtual_memory().available)
+        video_io.check_memory(plan, psutil.virtual_memory().available, images=vae is None or is_video_vae(vae))
         if vae is None:
             images, latent = torch.from_numpy(video_io.load_frames(plan, stop_requested)), None
             count = len(images)

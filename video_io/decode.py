@@ -4,15 +4,13 @@ frame at a time through a pipe, so only the requested output ever sits in memory
 from __future__ import annotations
 
 import math
-import subprocess
-import tempfile
 from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
 
 from .checks import Limit, check_choice, check_number
-from .ffmpeg import FFmpegRun, StopCheck, VideoIOError, input_args, never_stop, run_ffmpeg, stderr_tail
+from .ffmpeg import StopCheck, VideoIOError, input_args, never_stop, stderr_tail, streaming_run
 from .probe import SCALE_MATRICES, VideoProbe
 
 
@@ -66,9 +64,8 @@ class LoadPlan:
     rate: float  # frame rate after force_rate/preset, before select_every_nth
     width: int
     height: int
-    expected_frames: int  # exact when the rate is unchanged, else ffmpeg's rounding may add one
-    exact: bool
-    frame_limit: int | None  # ffmpeg stops after this many frames
+    expected_frames: int  # the most that is decoded: exact for even-rate video at its own rate
+    exact: bool  # frames pass through as they are; else ffmpeg's fps filter resamples time
     frame_group: int
     resize_mode: str
     skip_first_frames: int
@@ -119,11 +116,12 @@ def check_request(request: LoadRequest) -> None:
 
 
 def plan_load(source: VideoProbe, request: LoadRequest) -> LoadPlan:
-    """Validates a request against the file and fixes sizes, rate and frame count."""
+    """Validates a request against the file and fixes sizes, rate and frame count. Variable-rate
+    video is resampled to a constant rate (its average, unless forced) so it keeps its duration."""
     check_request(request)
     preset = MODEL_PRESETS[request.model_preset]
     rate = request.force_rate or preset.fps or source.fps
-    exact = math.isclose(rate, source.fps, rel_tol=1e-6)
+    exact = source.constant_rate and math.isclose(rate, source.fps, rel_tol=1e-6)
     available = source.frame_count if exact else math.floor(source.duration * rate + 0.5)
     width, height = target_size(source.width, source.height, request.custom_width, request.custom_height, preset.size_multiple)
     expected = frames_after_selection(available, request.skip_first_frames, request.select_every_nth,
@@ -135,33 +133,53 @@ def plan_load(source: VideoProbe, request: LoadRequest) -> LoadPlan:
             f"frame_load_cap={request.frame_load_cap} leave none. Lower skip_first_frames below {available}."
         )
     return LoadPlan(source=source, rate=rate, width=width, height=height, expected_frames=expected, exact=exact,
-                    frame_limit=expected if exact else (request.frame_load_cap or None),
                     frame_group=preset.frame_group, resize_mode=request.resize_mode,
                     skip_first_frames=request.skip_first_frames, select_every_nth=request.select_every_nth)
 
 
-def frames_that_fit(width: int, height: int, available_bytes: int, bytes_per_value: int = 4) -> int:
-    return int(available_bytes * FIT_HEADROOM) // (width * height * 3 * bytes_per_value)
+AUDIO_SAMPLE_BYTES = 4  # float32, as ComfyUI's AUDIO holds it
 
 
-def check_memory(plan: LoadPlan, available_bytes: int, bytes_per_value: int = 4) -> None:
-    """Refuses up front a load whose IMAGE tensor would not fit, instead of swapping or being OOM-killed."""
-    fit = frames_that_fit(plan.width, plan.height, available_bytes, bytes_per_value)
-    if plan.expected_frames <= fit:
+def audio_span(plan: LoadPlan, frame_count: int) -> tuple[int, int]:
+    """(first sample, sample count) of the audio under `frame_count` loaded frames, no longer
+    than the file's audio: what load_audio decodes at most, and what check_memory counts."""
+    source = plan.source
+    rate = source.audio_sample_rate
+    first = round(plan.start_time * rate)
+    under_frames = round(frame_count * plan.select_every_nth / plan.rate * rate)
+    in_file = max(0, math.ceil(source.audio_duration * rate) - first)
+    return first, min(under_frames, in_file)
+
+
+def audio_bytes(plan: LoadPlan, frame_count: int) -> int:
+    return audio_span(plan, frame_count)[1] * plan.source.audio_channels * AUDIO_SAMPLE_BYTES
+
+
+def check_memory(plan: LoadPlan, available_bytes: int, bytes_per_value: int = 4, images: bool = True) -> None:
+    """Refuses up front a load whose IMAGE tensor and AUDIO would not fit, instead of swapping or
+    being OOM-killed. `images=False` when a VAE takes the frames as they come: then only the
+    audio stays whole."""
+    frame_bytes = plan.width * plan.height * 3 * bytes_per_value if images else 0
+    audio = audio_bytes(plan, plan.expected_frames)
+    need = plan.expected_frames * frame_bytes + audio
+    budget = int(available_bytes * FIT_HEADROOM)
+    if need <= budget:
         return
-    need_gb = plan.expected_frames * plan.width * plan.height * 3 * bytes_per_value / 1e9
-    if fit == 0:
-        raise VideoIOError(
-            f"{plan.source.path!r}: one {plan.width}x{plan.height} frame needs "
-            f"{plan.width * plan.height * 3 * bytes_per_value / 1e9:.1f} GB as a float32 IMAGE but only "
-            f"{available_bytes / 1e9:.1f} GB of RAM is free. Lower custom_width/custom_height."
-        )
-    raise VideoIOError(
-        f"{plan.source.path!r}: {plan.expected_frames} frames at {plan.width}x{plan.height} need {need_gb:.1f} GB as a "
-        f"float32 IMAGE but only {available_bytes / 1e9:.1f} GB of RAM is free; about {fit} frames fit. "
-        f"Set frame_load_cap to {fit} or less, raise select_every_nth, lower custom_width/custom_height, "
-        "or connect a vae to encode straight to latents."
-    )
+    free = f"only {available_bytes / 1e9:.1f} GB of RAM is free"
+    if frame_bytes > budget:
+        raise VideoIOError(f"{plan.source.path!r}: one {plan.width}x{plan.height} frame needs {frame_bytes / 1e9:.1f} GB "
+                           f"as a float32 IMAGE but {free}. Lower custom_width/custom_height.")
+    fit = budget // (frame_bytes + math.ceil(audio / plan.expected_frames))
+    loaded, held, fixes = [], [], f"Set frame_load_cap to {fit} or less"
+    if images:
+        loaded.append(f"{plan.expected_frames} frames at {plan.width}x{plan.height}")
+        held.append("a float32 IMAGE")
+        fixes += ", raise select_every_nth, lower custom_width/custom_height, or connect a vae to encode straight to latents"
+    if audio:
+        loaded.append(f"{audio_span(plan, plan.expected_frames)[1] / plan.source.audio_sample_rate:.1f} s of audio")
+        held.append("AUDIO")
+    raise VideoIOError(f"{plan.source.path!r}: {' and '.join(loaded)} need {need / 1e9:.1f} GB as {' and '.join(held)} "
+                       f"but {free}; about {fit} frames fit. {fixes}.")
 
 
 YUV_PIX_FMT_PREFIXES = ("yuv", "nv", "p01", "p21", "p41", "y21", "y41", "uyv", "yuyv", "yvyu", "gray", "ya")
@@ -206,20 +224,8 @@ def decode_filters(plan: LoadPlan) -> str:
 
 
 def decode_args(plan: LoadPlan) -> list[str]:
-    frame_cap = ["-frames:v", str(plan.frame_limit)] if plan.frame_limit else []
     return ["-loglevel", "error", *input_args(plan.source.path), "-map", "0:v:0", "-vf", decode_filters(plan),
-            "-fps_mode", "passthrough", *frame_cap, "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
-
-
-def _read_exactly(stream, size: int) -> bytearray | None:
-    buffer = bytearray(size)
-    view, filled = memoryview(buffer), 0
-    while filled < size:
-        got = stream.readinto(view[filled:])
-        if not got:
-            return None
-        filled += got
-    return buffer
+            "-fps_mode", "passthrough", "-frames:v", str(plan.expected_frames), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
 
 
 def trim_stream(frames: Iterator[np.ndarray], group: int) -> Iterator[np.ndarray]:
@@ -234,23 +240,19 @@ def trim_stream(frames: Iterator[np.ndarray], group: int) -> Iterator[np.ndarray
 
 
 def _raw_frames(plan: LoadPlan, should_stop: StopCheck) -> Iterator[np.ndarray]:
+    """At most the planned frames, however many the file turns out to hold: the plan (and the
+    memory check made from it) bounds what is decoded, not ffmpeg's word."""
     frame_bytes = plan.width * plan.height * 3
-    with tempfile.TemporaryFile() as log:
-        run = FFmpegRun(decode_args(plan), should_stop, stdout=subprocess.PIPE, stderr=log, bufsize=0)
-        yielded = 0
-        try:
-            while run.stop_reason is None:
-                with run.waiting():
-                    raw = _read_exactly(run.process.stdout, frame_bytes)
-                if raw is None:
-                    break
-                yielded += 1
-                yield np.frombuffer(raw, dtype=np.uint8).reshape(plan.height, plan.width, 3)
-        finally:
-            run.process.stdout.close()
-            returncode = run.finish()  # kills ffmpeg if the consumer stopped early
-        run.raise_if_stopped(f"decoding {plan.source.path!r}")
-        if yielded == 0:
+    yielded = 0
+    with streaming_run(decode_args(plan), should_stop, f"decoding {plan.source.path!r}") as (run, log):
+        while yielded < plan.expected_frames and run.stop_reason is None:
+            raw = bytearray(frame_bytes)
+            if run.read_into(raw) < frame_bytes:
+                break
+            yielded += 1
+            yield np.frombuffer(raw, dtype=np.uint8).reshape(plan.height, plan.width, 3)
+        if yielded == 0 and run.stop_reason is None:
+            returncode = run.wait()
             log.seek(0)
             raise VideoIOError(f"ffmpeg decoded no frames from {plan.source.path!r} (exit {returncode}): "
                                f"{stderr_tail(log.read())}")
@@ -265,34 +267,44 @@ def stream_frames(plan: LoadPlan, should_stop: StopCheck = never_stop) -> Iterat
 def load_frames(plan: LoadPlan, should_stop: StopCheck = never_stop) -> np.ndarray:
     """The whole request as one float32 (N, H, W, 3) array in [0, 1], filled frame by frame so the
     only full-size allocation is the result itself."""
-    capacity = plan.expected_frames if plan.exact else plan.expected_frames + plan.frame_group
-    frames = np.empty((capacity, plan.height, plan.width, 3), dtype=np.float32)
+    frames = np.empty((plan.expected_frames, plan.height, plan.width, 3), dtype=np.float32)
     count = 0
-    for frame in stream_frames(plan, should_stop):
-        if count == len(frames):  # ffmpeg's fps rounding gave more than estimated: grow once
-            frames = np.concatenate([frames, np.empty_like(frames[: plan.frame_group + 1])])
-        np.divide(frame, 255.0, out=frames[count], dtype=np.float32)
-        count += 1
+    for count, frame in enumerate(stream_frames(plan, should_stop), start=1):
+        np.divide(frame, 255.0, out=frames[count - 1], dtype=np.float32)
     return frames[:count]
+
+
+AUDIO_CHUNK_SAMPLES = 1 << 16
 
 
 def load_audio(plan: LoadPlan, frame_count: int, should_stop: StopCheck = never_stop) -> tuple[np.ndarray, int] | None:
     """The audio under the loaded frames as float32 (channels, samples) and its sample rate;
-    None when the file has no audio track."""
+    None when the file has no audio track. Streamed into the result, and never more samples
+    than audio_span planned."""
     source = plan.source
     if not source.audio_channels:
         return None
-    rate = source.audio_sample_rate
-    first = round(plan.start_time * rate)
-    last = first + round(frame_count * plan.select_every_nth / plan.rate * rate)
+    channels, rate = source.audio_channels, source.audio_sample_rate
+    first, count = audio_span(plan, frame_count)
+    waveform = np.empty((channels, count), dtype=np.float32)
+    chunk = np.empty((AUDIO_CHUNK_SAMPLES, channels), dtype=np.float32)
     # atrim counts decoded samples, so encoder priming cannot shorten the span (input -ss/-t can)
-    done = run_ffmpeg([*input_args(source.path), "-map", "0:a:0", "-af", f"atrim=start_sample={first}:end_sample={last}",
-                       "-f", "f32le", "-ac", str(source.audio_channels), "-ar", str(rate), "-"], should_stop,
-                      f"decoding the audio of {source.path!r}")
-    if done.returncode != 0:
-        raise VideoIOError(f"cannot decode the audio of {source.path!r}: {stderr_tail(done.stderr)}")
-    samples = np.frombuffer(done.stdout, dtype=np.float32).reshape(-1, source.audio_channels)
-    return np.ascontiguousarray(samples.T), rate
+    args = ["-loglevel", "error", *input_args(source.path), "-map", "0:a:0",
+            "-af", f"atrim=start_sample={first}:end_sample={first + count}",
+            "-f", "f32le", "-ac", str(channels), "-ar", str(rate), "-"]
+    filled = 0
+    with streaming_run(args, should_stop, f"decoding the audio of {source.path!r}") as (run, log):
+        while filled < count and run.stop_reason is None:
+            wanted = chunk[: min(AUDIO_CHUNK_SAMPLES, count - filled)]
+            got = run.read_into(wanted) // (channels * AUDIO_SAMPLE_BYTES)
+            waveform[:, filled:filled + got] = wanted[:got].T
+            filled += got
+            if got < len(wanted):
+                break
+        if filled < count and run.stop_reason is None and run.wait() != 0:
+            log.seek(0)
+            raise VideoIOError(f"cannot decode the audio of {source.path!r}: {stderr_tail(log.read())}")
+    return waveform[:, :filled], rate
 
 
 def video_info(plan: LoadPlan, frame_count: int) -> dict:

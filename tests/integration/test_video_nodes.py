@@ -253,7 +253,8 @@ def test_load_refuses_what_does_not_fit_in_ram(video_nodes, tmp_path, monkeypatc
     path = clip_with_audio(tmp_path / "input" / "clip.mp4")
     tiny = type("Memory", (), {"available": 64 * 48 * 3 * 4 * 5})()
     monkeypatch.setattr(video_nodes.psutil, "virtual_memory", lambda: tiny)
-    with pytest.raises(ValueError, match=r"^RewindLoadVideoPath: .*12 frames.*about 4 frames fit.*frame_load_cap"):
+    # each frame is 36864 bytes of IMAGE plus 16000 of AUDIO (1/8 s of 16 kHz stereo): 2 fit in 80% of 5 frames
+    with pytest.raises(ValueError, match=r"^RewindLoadVideoPath: .*12 frames at 64x48 and 1\.5 s of audio.*about 2 frames fit.*frame_load_cap"):
         video_nodes.RewindLoadVideoPath.execute(video=str(path), **LOAD_DEFAULTS)
 
 
