@@ -92,11 +92,34 @@ def exif_ascii_block(strings: list[str]) -> bytes:
     return b"II*\0" + struct.pack("<I", 8) + struct.pack("<H", len(tags)) + entries + struct.pack("<I", 0) + data
 
 
+def webp_canvas(kind: bytes, bitstream: bytes) -> tuple[int, int, bool]:
+    """(width, height, has alpha) from the start of a VP8 (lossy) or VP8L (lossless) bitstream."""
+    if kind == b"VP8 ":  # 3-byte frame tag, start code 9d 01 2a, then 14-bit width and height
+        width, height = struct.unpack("<HH", bitstream[6:10])
+        return width & 0x3FFF, height & 0x3FFF, False
+    if kind == b"VP8L":  # signature 0x2f, then 14 bits width-1, 14 bits height-1, 1 bit alpha
+        bits = struct.unpack("<I", bitstream[1:5])[0]
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1, bool(bits >> 28 & 1)
+    raise ValueError(f"not a WebP image: its first chunk is {kind!r}")
+
+
+def extended_webp(webp: bytes) -> bytes:
+    """The WebP in the extended (VP8X) layout, the one that can carry EXIF. libwebp_anim writes a
+    single frame as a simple VP8/VP8L file, which gets the VP8X header it lacks."""
+    kind = webp[12:16]
+    if kind == b"VP8X":
+        return webp
+    width, height, alpha = webp_canvas(kind, webp[20:30])
+    vp8x = (b"VP8X" + struct.pack("<I", 10) + bytes([0x10 if alpha else 0, 0, 0, 0])
+            + (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little"))
+    body = vp8x + webp[12:]
+    return b"RIFF" + struct.pack("<I", len(body) + 4) + b"WEBP" + body
+
+
 def add_webp_exif(webp: bytes, metadata: dict | None) -> bytes:
     """Adds an EXIF chunk of "key:json" strings right after VP8X (whose EXIF flag it sets).
     It goes first because the frontend walks chunks without honouring RIFF's odd-size padding."""
-    if webp[12:16] != b"VP8X":
-        raise ValueError("expected an extended (VP8X) WebP as written by libwebp_anim")
+    webp = extended_webp(webp)
     exif = exif_ascii_block([f"{key}:{text}" for key, text in metadata_texts(metadata).items()])
     chunk = b"EXIF" + struct.pack("<I", len(exif)) + exif + (b"\0" if len(exif) % 2 else b"")
     vp8x_end = 12 + 8 + struct.unpack("<I", webp[16:20])[0]
