@@ -22,7 +22,7 @@ from ..samplers.looks import CODE_LENGTH, VOCABULARY, ColourFrame, look_from_pro
 from ..samplers.reference import DATA, GaussianMixture, ReferenceCodec
 from .comfy_api import io
 from .validation import RewindInputError, check_finite, checked_inputs
-from .video import check_filename_prefix, workflow_metadata
+from .video import workflow_metadata
 
 log = logging.getLogger("rewind")
 
@@ -274,7 +274,7 @@ class RewindContactSheet(io.ComfyNode):
     @checked_inputs
     def execute(cls, before, after, columns, filename_prefix) -> io.NodeOutput:
         try:
-            check_filename_prefix(filename_prefix)
+            video_io.check_filename_prefix(filename_prefix)
         except video_io.VideoIOError as error:
             raise RewindInputError(f"RewindContactSheet: {error}") from None
         if before.shape != after.shape:

@@ -386,14 +386,6 @@ def audio_track(audio: dict | None, frame_count: int, frame_rate: float) -> tupl
     return video_io.trimmed_audio(waveform, audio["sample_rate"], frame_count / frame_rate), audio["sample_rate"]
 
 
-def check_filename_prefix(prefix) -> None:
-    """Refused here rather than by ComfyUI, whose message prints the server's folders."""
-    parts = str(prefix).replace("\\", "/").split("/")
-    if not isinstance(prefix, str) or not prefix.strip() or os.path.isabs(prefix) or ".." in parts:
-        raise VideoIOError(f"filename_prefix {prefix!r} must name a file inside the output folder: use a relative name "
-                           "like 'Rewind/clip' without '..'.")
-
-
 class RewindVideoCombine(io.ComfyNode):
     @classmethod
     def define_schema(cls):
@@ -432,7 +424,7 @@ class RewindVideoCombine(io.ComfyNode):
         try:
             options = video_io.EncodeOptions(format=format, frame_rate=frame_rate, crf=crf, pix_fmt=pix_fmt, loop_count=loop_count)
             video_io.check_options(options)  # fail on a bad value before any decoding work
-            check_filename_prefix(filename_prefix)
+            video_io.check_filename_prefix(filename_prefix)  # refused here: ComfyUI's message prints server paths
             frames, count = frame_source(images, latent, vae, pingpong)
             first = next(frames)
             return cls.write(itertools.chain([first], frames), first.shape, options, save_output, filename_prefix,

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -96,6 +97,18 @@ def resolve_pix_fmt(options: EncodeOptions) -> str:
         raise VideoIOError(f"pix_fmt {options.pix_fmt!r} does not work with {options.format}; "
                            f"choose 'auto' or one of {list(spec.pix_fmts)}.")
     return options.pix_fmt
+
+
+def check_filename_prefix(prefix) -> None:
+    """An output name must stay inside the output folder (no absolute path, no '..') and hold no
+    control characters: a line break or escape in a file name breaks listings, logs and scripts."""
+    parts = str(prefix).replace("\\", "/").split("/")
+    if not isinstance(prefix, str) or not prefix.strip() or os.path.isabs(prefix) or ".." in parts:
+        raise VideoIOError(f"filename_prefix {prefix!r} must name a file inside the output folder: use a relative name "
+                           "like 'Rewind/clip' without '..'.")
+    if any(unicodedata.category(character) == "Cc" for character in prefix):
+        raise VideoIOError(f"filename_prefix {prefix!r} contains control characters (line breaks, tabs, escapes), which "
+                           "would end up in the file name; remove them.")
 
 
 def pingpong_order(count: int) -> list[int]:
