@@ -3,6 +3,7 @@ elsewhere are refused before ffmpeg opens them, every ffmpeg run stops on should
 the stall limit (killing one that ignores SIGTERM), and cancelled or failed encodes leave nothing."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -174,3 +175,43 @@ def test_a_size_where_not_one_frame_fits_says_so(tmp_path):
     plan = vio.plan_load(vio.probe(str(good_clip(tmp_path))), vio.LoadRequest(custom_width=8192, custom_height=8192))
     with pytest.raises(VideoIOError, match=r"one 8192x8192 frame needs 0\.8 GB .* Lower custom_width/custom_height\.$"):
         vio.check_memory(plan, available_bytes=100_000_000)
+
+
+# --- decoding no more than was planned ----------------------------------------------------------
+
+def clip_with_audio(folder, frames: int = 24, fps: float = 8.0, rate: int = 8000):
+    """Frames with a tone under them, as long as the frames."""
+    path = str(folder / "with-audio.mp4")
+    tone = np.full((2, int(frames / fps * rate)), 0.25, dtype=np.float32)
+    vio.encode_video([np.zeros((48, 64, 3), np.uint8)] * frames, path, vio.EncodeOptions(frame_rate=fps), audio=(tone, rate))
+    return path
+
+
+@pytest.mark.parametrize("lie, request_, planned", [
+    ({"duration": 0.5}, {"force_rate": 24.0}, 12),  # a shorter duration: resampled frames
+    ({"frame_count": 5}, {}, 5),  # fewer frames: passed through as they are
+])
+def test_decoding_stops_at_the_plan_whatever_the_file_turns_out_to_hold(tmp_path, lie, request_, planned):
+    """However the facts were got wrong, no more frames or audio come out than the memory check saw."""
+    path = clip_with_audio(tmp_path)
+    source = dataclasses.replace(vio.probe(path), audio_duration=0.25, **lie)
+    plan = vio.plan_load(source, vio.LoadRequest(**request_))
+    assert plan.expected_frames == planned
+    assert len(vio.load_frames(plan)) == planned
+    assert len(list(vio.stream_frames(plan))) == planned
+    waveform, rate = vio.load_audio(plan, planned)
+    assert waveform.shape == (2, rate // 4)
+
+
+def test_the_memory_check_counts_the_audio(tmp_path):
+    """24 frames of 64x48 (0.88 MB) fit in 32 frames' worth of memory; with 3 s of 48 kHz stereo
+    audio (1.15 MB) they do not, and neither does the audio alone when a VAE takes the frames."""
+    path = clip_with_audio(tmp_path, rate=48000)
+    plan = vio.plan_load(vio.probe(path), vio.LoadRequest())
+    frame_bytes = 64 * 48 * 3 * 4
+    vio.check_memory(plan, available_bytes=100 * frame_bytes)
+    with pytest.raises(VideoIOError, match=r"24 frames at 64x48 and 3\.0 s of audio need 0\.0 GB as a float32 IMAGE and "
+                                           r"AUDIO but .* about 11 frames fit\. Set frame_load_cap to 11 or less, raise"):
+        vio.check_memory(plan, available_bytes=32 * frame_bytes)
+    with pytest.raises(VideoIOError, match=r": 3\.0 s of audio need 0\.0 GB as AUDIO .* frame_load_cap to 19 or less\.$"):
+        vio.check_memory(plan, available_bytes=32 * frame_bytes, images=False)
