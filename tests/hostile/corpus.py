@@ -7,6 +7,7 @@ Each builder writes into a folder and returns the file's path; `build_corpus` ma
 from __future__ import annotations
 
 import struct
+import subprocess
 import wave
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import psutil
 
 from rewind import video_io as vio
 from rewind.video_io.ffmpeg import ffmpeg_path
+from rewind.video_io.metadata import encode_png
 
 # File names the ffmpeg double reacts to (see write_ffmpeg_double).
 HANG_PROBE = "hang-probe"
@@ -99,11 +101,51 @@ def live_playlist(folder: Path) -> tuple[Path, Path]:
 
 
 def _remux_to_ts(mp4: Path) -> bytes:
-    import subprocess
-
     done = subprocess.run([ffmpeg_path(), "-v", "error", "-i", str(mp4), "-c", "copy", "-f", "mpegts", "-"],
                           capture_output=True, timeout=60, check=True)
     return done.stdout
+
+
+def made_by_ffmpeg(path: Path, *args: str) -> Path:
+    """Runs the real ffmpeg on lavfi sources (nothing downloaded) to write `path`, named literally."""
+    subprocess.run([ffmpeg_path(), "-v", "error", "-y", *args, f"file:{path}"], capture_output=True, timeout=120, check=True)
+    return path
+
+
+def lying_clip(folder: Path, name: str, title: str = "", size: str = "64x48", seconds: int = 2) -> Path:
+    """A 30 fps test clip whose title tag (and `name`) may print fake lines into ffmpeg's report,
+    e.g. `Duration: 00:00:01.00` or a whole `Stream #0:0: Video: ...` line."""
+    return made_by_ffmpeg(folder / name, "-f", "lavfi", "-i", f"testsrc2=s={size}:r=30:d={seconds}",
+                          "-metadata", f"title={title}", "-c:v", "libx264")
+
+
+VFR_SECONDS = 13.06
+
+
+def variable_rate_clip(folder: Path) -> Path:
+    """50 frames spread unevenly over 13.06 s (0.5 s apart at first, 10 ms apart at the end) with
+    13.06 s of audio: a screen or phone recording's timing. Matroska states no average rate, so
+    ffmpeg's report says 25 fps."""
+    return made_by_ffmpeg(folder / "vfr.mkv", "-f", "lavfi", "-i", "testsrc2=s=64x48:r=25:d=2", "-f", "lavfi",
+                          "-i", f"sine=d={VFR_SECONDS}", "-vf", f"settb=1/1000,setpts='{VFR_SECONDS * 1000}*(1-(1-N/50)*(1-N/50))'",
+                          "-fps_mode", "passthrough", "-enc_time_base:v", "1/1000", "-c:v", "libx264", "-c:a", "libopus")
+
+
+def long_audio_clip(folder: Path) -> Path:
+    """1200 16x16 frames at 1 fps over 20 minutes of silent stereo opus: under a megabyte on disk,
+    460 MB as float32 AUDIO."""
+    return made_by_ffmpeg(folder / "long-audio.mkv", "-f", "lavfi", "-i", "testsrc2=s=16x16:r=1:d=1200", "-f", "lavfi",
+                          "-i", "anullsrc=r=48000:cl=stereo:d=1200", "-c:v", "libx264", "-c:a", "libopus")
+
+
+def numbered_stills(folder: Path) -> Path:
+    """seq0.png ... seq9.png (64x48) beside one 32x16 still named `seq%d.png`, which ffmpeg's
+    image2 demuxer would read as the pattern for the other ten."""
+    for index in range(10):
+        (folder / f"seq{index}.png").write_bytes(encode_png(gradient_frames(1)[0]))
+    path = folder / "seq%d.png"
+    path.write_bytes(encode_png(gradient_frames(1, 32, 16)[0]))
+    return path
 
 
 def disguised_playlists(folder: Path) -> list[Path]:
