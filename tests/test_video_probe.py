@@ -4,6 +4,7 @@ the probe's own token, literal names for stills, the WebP layouts libwebp writes
 for output names."""
 from __future__ import annotations
 
+import importlib
 import io
 from fractions import Fraction
 
@@ -110,6 +111,14 @@ def test_the_probe_never_reads_a_files_tags_or_name(tmp_path):
                      metadata={"title\n  Duration: 00:00:01.00": "Stream #0:0: Video: h264, yuv420p, 4096x4096, 240 fps"})
     probed = vio.probe(str(path))
     assert (probed.width, probed.height, probed.fps, probed.frame_count, probed.duration) == (64, 48, 12.0, 24, 2.0)
+
+
+def test_more_frames_than_the_probe_keeps_is_refused_with_the_count(tmp_path, monkeypatch):
+    monkeypatch.setattr(importlib.import_module("rewind.video_io.probe"), "MAX_FRAMES", 5)  # the package's `probe` is the function
+    path = tmp_path / "clip.mp4"
+    vio.encode_video([np.zeros((16, 16, 3), np.uint8)] * 12, str(path), vio.EncodeOptions())
+    with pytest.raises(VideoIOError, match=r"clip\.mp4' has 12 frames, more than the 5 Rewind plans for"):
+        vio.probe(str(path))
 
 
 def png_bytes(mode: str = "RGB", **save) -> bytes:

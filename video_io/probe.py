@@ -26,7 +26,7 @@ CHANNEL_LAYOUTS = {"mono": 1, "stereo": 2, "2.1": 3, "3.0": 3, "quad": 4, "4.0":
 SCALE_MATRICES = {"bt709": "bt709", "bt470bg": "bt601", "smpte170m": "bt601", "bt601": "bt601",
                   "fcc": "fcc", "smpte240m": "smpte240m", "bt2020nc": "bt2020", "bt2020c": "bt2020"}
 STILL_FPS = 25.0  # ffmpeg's rate for a lone image
-MAX_FRAMES = 5_000_000  # a day at 60 fps; the probe keeps 16 bytes of timestamps per frame
+MAX_FRAMES = 5_000_000  # a day at 60 fps; the probe keeps 16 bytes of timestamps per frame up to this
 NO_TIMESTAMP = -(2 ** 63)  # AV_NOPTS_VALUE, as framecrc prints a missing pts or dts
 
 
@@ -62,8 +62,9 @@ class PacketTimes:
 
     def add(self, dts: int, pts: int, duration: int) -> None:
         self.count += 1
-        self.pts.append(pts)
-        self.dts.append(dts)
+        if self.count <= MAX_FRAMES:  # beyond it the probe refuses the file: counting is enough
+            self.pts.append(pts)
+            self.dts.append(dts)
         if pts != NO_TIMESTAMP and (self.end is None or pts + duration > self.end):
             self.end = pts + duration
 
@@ -98,11 +99,7 @@ def parse_framecrc(lines: Iterable[bytes]) -> dict[int, PacketTimes]:
             continue
         fields = line.split(b",", 4)
         if len(fields) == 5:
-            stream = streams.setdefault(int(fields[0]), PacketTimes())
-            stream.add(int(fields[1]), int(fields[2]), int(fields[3]))
-            if stream.count > MAX_FRAMES:
-                raise VideoIOError(f"it has more than {MAX_FRAMES:,} packets in one stream, more than Rewind plans for; "
-                                   "cut it into shorter clips first.")
+            streams.setdefault(int(fields[0]), PacketTimes()).add(int(fields[1]), int(fields[2]), int(fields[3]))
     return streams
 
 
@@ -260,10 +257,7 @@ def read_probe(path: str, should_stop: StopCheck) -> tuple[dict[int, PacketTimes
 def probe(path: str, should_stop: StopCheck = never_stop) -> VideoProbe:
     """Reads the first video stream's properties; raises VideoIOError naming the file and the fix."""
     check_local_video_file(path)
-    try:
-        streams, report, token = read_probe(path, should_stop)
-    except VideoIOError as error:
-        raise VideoIOError(f"{path!r}: {error}") from None
+    streams, report, token = read_probe(path, should_stop)
     video = streams.get(0)
     if video is None or video.media_type != "video":
         if "Invalid data" in report or "could not find codec" in report.lower() or "Input #0" not in report:
@@ -272,6 +266,9 @@ def probe(path: str, should_stop: StopCheck = never_stop) -> VideoProbe:
         raise VideoIOError(f"{path!r} has no video stream (audio-only or data file). Choose a file with video in it.")
     if video.count == 0:
         raise VideoIOError(f"{path!r} has a video stream with no frames in it. Choose another file or re-export it.")
+    if video.count > MAX_FRAMES:
+        raise VideoIOError(f"{path!r} has {video.count:,} frames, more than the {MAX_FRAMES:,} Rewind plans for. "
+                           "Cut it into shorter clips first.")
     section = output_section(report, token)
     line = stream_line(section, "Video")
     if line is None:
