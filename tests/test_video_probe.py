@@ -58,6 +58,7 @@ def test_evenly_spaced_frames_keep_their_rate(times, time_base, durations, nomin
     ([round(13060 * (1 - (1 - n / 50) ** 2)) for n in range(50)], "bunched at the end"),
     ([0, 40, 80, 160, 200, 240], "a dropped frame"),
     ([0, 40, 40, 80], "a repeated timestamp"),
+    ([0, 0, 0], "all at one instant"),
 ])
 def test_unevenly_spaced_frames_get_their_average_rate_over_their_duration(times, why):
     durations = [40] * len(times)

@@ -104,6 +104,7 @@ def parse_framecrc(lines: Iterable[bytes]) -> dict[int, PacketTimes]:
 
 
 def split_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Lines out of chunks read as they come (a line may be split across two)."""
     pending = b""
     for chunk in chunks:
         *lines, pending = (pending + chunk).split(b"\n")
@@ -143,11 +144,13 @@ def video_timing(packets: PacketTimes, nominal_fps: float) -> Timing:
         fps = nominal_fps or (float(1 / lasts) if lasts > 0 else STILL_FPS)
         return Timing(fps, count / fps, constant=count == 1)
     span = int(times.max() - times.min())
-    for fps in ([nominal_fps] if nominal_fps else []) + [float((count - 1) / (span * tick)) if span else 0.0]:
-        if times.size == count and fps > 0 and fills_grid(times, float(1 / (fps * tick))):
-            return Timing(fps, count / fps, constant=True)
+    measured = float((count - 1) / (span * tick)) if span else 0.0
+    if times.size == count:
+        for fps in (nominal_fps, measured):
+            if fps > 0 and fills_grid(times, float(1 / (fps * tick))):
+                return Timing(fps, count / fps, constant=True)
     end = packets.end if packets.end is not None and packets.end > times.max() else times.max() + span / (count - 1)
-    duration = float((end - times.min()) * tick)
+    duration = float((end - times.min()) * tick) or count / (nominal_fps or STILL_FPS)  # all at one instant
     return Timing(count / duration, duration, constant=False)
 
 
