@@ -264,6 +264,15 @@ def test_combine_errors(video_nodes):
         video_nodes.RewindVideoCombine.execute(images=torch.zeros(0, 8, 8, 3), **COMBINE_DEFAULTS)
 
 
+def test_a_crf_past_the_codec_is_refused_before_any_frame_is_decoded(video_nodes):
+    """Before: crf was checked against the codec only once frames flowed, so a latent input was decoded first."""
+    vae = StubImageVAE()
+    with pytest.raises(ValueError, match=r"^RewindVideoCombine: crf 70 is out of range for video/h264-mp4: use 0 to 51"):
+        video_nodes.RewindVideoCombine.execute(latent={"samples": torch.rand(20, 4, 4, 4)}, vae=vae,
+                                               **{**COMBINE_DEFAULTS, "crf": 70})
+    assert vae.decode_batches == []
+
+
 PEAK_RSS_SCRIPT = textwrap.dedent("""
     import json, resource, sys, types
     root, comfy_path, out_dir = sys.argv[1:4]
