@@ -18,8 +18,8 @@ import comfy.supported_models
 
 from .. import video_io
 from ..coherence.consistency import estimate_motion, warp_error
-from ..samplers.looks import CODE_LENGTH, VOCABULARY, ColourFrame, look_from_prompt
-from ..samplers.reference import DATA, GaussianMixture, ReferenceCodec
+from ..reference import DATA, GaussianMixture, ReferenceCodec, latent_psnr
+from ..reference.looks import CODE_LENGTH, VOCABULARY, ColourFrame, look_from_prompt
 from .comfy_api import io
 from .validation import RewindInputError, check_finite, checked_inputs
 from .video import check_filename_prefix, workflow_metadata
@@ -71,11 +71,7 @@ def look_codes(context: torch.Tensor | None, batch: int, device) -> torch.Tensor
 
 def colour_frame(family: str, latent_format) -> ColourFrame:
     """Which latent directions the codec gives each colour axis, after the family's latent scaling."""
-    codec = FAMILIES[family][3]
-    raw = torch.cat([torch.zeros(1, codec.channels), codec.gain * codec._basis("cpu").T])  # grey, then each colour axis
-    shaped = raw.reshape(4, codec.channels, *([1] * (3 if codec.temporal > 1 else 2)))
-    scaled = latent_format.process_in(shaped).reshape(4, codec.channels).double()
-    return ColourFrame.from_colour_map((scaled[1:] - scaled[0]).T)
+    return FAMILIES[family][3].colour_frame(latent_format.process_in)
 
 
 def reference_model(family: str, data: str) -> comfy.model_patcher.ModelPatcher:
@@ -174,14 +170,6 @@ class RewindReferenceModel(io.ComfyNode):
     def execute(cls, family, data) -> io.NodeOutput:
         return io.NodeOutput(reference_model(family, data), ReferenceVAE(FAMILIES[family][3]), conditioning(family),
                              ReferenceTextEncoder(family))
-
-
-def latent_psnr(reference: torch.Tensor, result: torch.Tensor) -> float:
-    """PSNR with the reference latent's value range as the peak."""
-    reference, result = reference.double(), result.double().to(reference.device)
-    peak = float(reference.max() - reference.min()) or 1.0
-    mse = float(((reference - result) ** 2).mean())
-    return math.inf if mse == 0.0 else 10.0 * math.log10(peak**2 / mse)
 
 
 class RewindRoundtripReport(io.ComfyNode):

@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 
+from rewind.reference import latent_psnr
 from rewind.testbed.comfy_env import ModelCallCounter
 from rewind.testbed.learned_sd15 import (CONDITIONS, FIXTURE, UNET_CONFIG, held_out_latents, load_learned_model,
                                         train)
@@ -74,7 +75,7 @@ def test_default_unsampler_roundtrips_the_learned_model(learned, cfg, min_psnr):
                                                  sigmas, "bdia").result[0]
         out = sampling.RewindResampler.execute(model, conditioning[condition], conditioning[""], noise, cfg,
                                                "match unsampler").result[0]
-        assert diagnostics.latent_psnr(latent["samples"], out["samples"]) >= min_psnr, condition
+        assert latent_psnr(latent["samples"], out["samples"]) >= min_psnr, condition
         assert counter.calls <= 3 * STEPS
         if cfg <= 3.0:
             ideal = math.sqrt(float(clean.var()) + float(sigmas[0]) ** 2)

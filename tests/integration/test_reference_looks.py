@@ -3,6 +3,8 @@ Encode, the Rewind nodes and both latent families, and stays exact for the same 
 import pytest
 import torch
 
+from rewind.reference import latent_psnr
+
 
 FAMILY_AYS = {"SD1.5": "SD1", "Wan2.1": "Wan2.1"}
 
@@ -32,7 +34,7 @@ def restyle(nodes, family, source_prompt, target_prompt):
     sigmas = sampling.RewindAYSScheduler.execute(FAMILY_AYS[family], 16, 1.0).result[0]
     noise = sampling.RewindUnsampler.execute(model, source, blank, latent, 1.0, sigmas, "exact").result[0]
     out = sampling.RewindResampler.execute(model, target, blank, noise, 1.0, "match unsampler").result[0]
-    return pixels, vae.decode(out["samples"]), diagnostics.latent_psnr(latent["samples"], out["samples"])
+    return pixels, vae.decode(out["samples"]), latent_psnr(latent["samples"], out["samples"])
 
 
 @pytest.mark.parametrize("family", ["SD1.5", "Wan2.1"])
