@@ -41,7 +41,7 @@ RENDERERS = ("classic", "vue")
 # The newest frontend, installed by scripts/install_browser.sh next to the venv.
 LATEST_FRONTEND = Path(os.environ.get("REWIND_CACHE") or ROOT / ".cache") / "frontend-latest"
 # The reference model standing in for each workflow's weights (the run needs no downloads).
-REFERENCE_FAMILY = {"sd15": "SD1.5", "sdxl": "SDXL", "animatediff": "SD1.5", "hotshot_xl": "SDXL", "wan21": "Wan2.1"}
+REFERENCE_MODEL_TYPE = {"sd15": "SD1.5", "sdxl": "SDXL", "animatediff": "SD1.5", "hotshot_xl": "SDXL", "wan21": "Wan2.1"}
 # The frontend's media preview widget rides along in the queued prompt; the server ignores it.
 FRONTEND_ONLY_INPUTS = {"video-preview"}
 # WCAG AA for body text.
@@ -61,8 +61,8 @@ def load(name: str) -> tuple[dict, dict]:
 
 
 def weight_free_run(name: str) -> dict:
-    family = REFERENCE_FAMILY[name]
-    prompt = shrunk(with_reference_model(load(name)[1], family), family)
+    model_type = REFERENCE_MODEL_TYPE[name]
+    prompt = shrunk(with_reference_model(load(name)[1], model_type), model_type)
     prompt[next(k for k, n in prompt.items() if n["class_type"] == "RewindVideoCombine")]["inputs"]["filename_prefix"] = f"browser/{name}"
     return prompt
 

@@ -22,18 +22,22 @@ from rewind.testbed.analytic import analytic_patcher, run_sampler
 
 @pytest.fixture
 def newer_core_windows(comfy, monkeypatch):
-    """The stand-in installed as `comfy.context_windows` and the pack's context nodes re-imported under it."""
+    """The stand-in installed as `comfy.context_windows` and the pack's context handler (and the sampling
+    nodes that install it) re-imported under it."""
     import comfy as comfy_package
 
-    from rewind.nodes import context
+    from rewind.comfy_glue import context_handler
+    from rewind.nodes import sampling
 
     stand_in = newer_core.module()
     newer_core.constructed.clear()
     with monkeypatch.context() as patch:
         patch.setitem(sys.modules, "comfy.context_windows", stand_in)
         patch.setattr(comfy_package, "context_windows", stand_in)
-        yield importlib.reload(context)
-    importlib.reload(context)
+        importlib.reload(context_handler)
+        yield importlib.reload(sampling)
+    importlib.reload(context_handler)
+    importlib.reload(sampling)
 
 
 def window_recorder(model):
@@ -96,7 +100,7 @@ def test_core_hands_model_calls_to_the_context_handler_slot(comfy):
     """The one core protocol the windows rely on: should_use_context(...) then execute(calc_cond_batch, ...)."""
     import comfy.model_base
 
-    from rewind.nodes.context import apply_context_windows
+    from rewind.comfy_glue.context_handler import apply_context_windows
 
     patcher = apply_context_windows(analytic_patcher(comfy), ContextOptions(length=8, overlap=2))
     handler = patcher.model_options["context_handler"]
@@ -124,7 +128,7 @@ def test_core_hands_model_calls_to_the_context_handler_slot(comfy):
 
 @pytest.mark.parametrize("newer_keywords", [{}, {"force_full_load": False, "force_offload": False}])
 def test_memory_budget_wrapper_takes_old_and_new_prepare_sampling_calls(comfy, newer_keywords):
-    from rewind.nodes.context import RewindContextHandler, _prepare_sampling_for_one_window
+    from rewind.comfy_glue.context_handler import RewindContextHandler, _prepare_sampling_for_one_window
 
     handler = RewindContextHandler(ContextOptions(length=8, overlap=2), frame_axis=0)
     prepared = []
