@@ -64,7 +64,7 @@ def learned_table(steps=16, per_class=2):
     positive and the empty prompt as negative, same prompt and CFG on both passes. Cells give the
     worse class's PSNR and the model calls per step for both passes together (CFG's cond/uncond
     batch is one call). Noise: std of the unsampled latent over the ideal sqrt(var(x0) + sigma_max^2)."""
-    from rewind.nodes import diagnostics, sampling
+    from rewind.nodes import sampling
     from rewind.reference import latent_psnr
     from rewind.testbed.learned_sd15 import CONDITIONS, held_out_latents, load_learned_model
 
@@ -104,7 +104,7 @@ def learned_table(steps=16, per_class=2):
 def cfg_pair_table(steps=16, per_class=2):
     """How far the result moves from the input when the two passes' CFGs differ (same prompt, default
     unsampler), on the learned model: the measured range behind the README's CFG advice."""
-    from rewind.nodes import diagnostics, sampling
+    from rewind.nodes import sampling
     from rewind.reference import latent_psnr
     from rewind.testbed.learned_sd15 import CONDITIONS, held_out_latents, load_learned_model
 
@@ -131,7 +131,7 @@ def cfg_pair_table(steps=16, per_class=2):
 
 
 def accuracy_table(steps_list):
-    from rewind.nodes import diagnostics, sampling
+    from rewind.nodes import sampling
     from rewind.reference import latent_psnr
 
     print("| model | data | steps | native euler | " + " | ".join(
@@ -184,7 +184,7 @@ def noise_scale_table(steps=16):
 
 def flow_shift_table(steps=16):
     """Why RewindAYSScheduler's Wan2.1 schedule defaults to flow_shift 3: exactness vs shift."""
-    from rewind.nodes import diagnostics, sampling
+    from rewind.nodes import sampling
     from rewind.reference import latent_psnr
 
     model, cond, latent = build("Wan2.1", "mixture")

@@ -61,7 +61,7 @@ def test_the_model_has_learned_to_denoise_and_its_prompts_matter(learned):
 def test_default_unsampler_roundtrips_the_learned_model(learned, cfg, min_psnr):
     """The issue's target: held-out data, 16 AYS steps, same prompt and CFG both passes, default
     unsampler + 'match unsampler'; <= 3 model calls per step for both passes; noise of the right scale."""
-    from rewind.nodes import diagnostics, sampling
+    from rewind.nodes import sampling
 
     model, conditioning = learned
     model = model.clone()
