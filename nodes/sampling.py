@@ -172,9 +172,10 @@ class RewindAYSScheduler(io.ComfyNode):
     @classmethod
     @checked
     def execute(cls, model_type, steps, denoise, flow_shift=ays.DEFAULT_FLOW_SHIFT, model=None) -> io.NodeOutput:
+        sigma_max = None
         if model is not None:
             ays.check_family(model_type, model_family(model))
-        sigma_max = model_sigma_max(model) if model is not None else None
+            sigma_max = model_sigma_max(model)
         sigmas = ays.ays_sigmas(model_type, steps, denoise, flow_shift, sigma_max)
         return io.NodeOutput(torch.tensor(sigmas, dtype=torch.float32))
 
