@@ -4,11 +4,9 @@ compared with the core path users wire today (FlipSigmas + SamplerCustom)."""
 import pytest
 import torch
 
+from rewind.presets import MODEL_TYPES
 from rewind.reference import latent_psnr
 from rewind.testbed.comfy_env import run_core  # core nodes are V1 on 0.3.52/0.3.64, V3 on 0.3.75
-
-
-FAMILY_AYS = {"SD1.5": "SD1", "SDXL": "SDXL", "Wan2.1": "Wan2.1"}
 
 
 @pytest.fixture(scope="module")
@@ -18,30 +16,30 @@ def nodes(comfy):
     return sampling, diagnostics
 
 
-def reference(nodes, family, data="mixture"):
+def reference(nodes, model_type, data="mixture"):
     _, diagnostics = nodes
-    model, vae, cond, _ = diagnostics.RewindReferenceModel.execute(family, data).result
-    frames = 9 if family == "Wan2.1" else 4
+    model, vae, cond, _ = diagnostics.RewindReferenceModel.execute(model_type, data).result
+    frames = 9 if model_type == "Wan2.1" else 4
     pixels = torch.rand(frames, 64, 64, 3, generator=torch.Generator().manual_seed(3))
     return model, cond, {"samples": vae.encode(pixels)}
 
 
-def rewind_roundtrip(nodes, family, solver, steps=16, cfg=1.0, data="mixture"):
+def rewind_roundtrip(nodes, model_type, solver, steps=16, cfg=1.0, data="mixture"):
     sampling, diagnostics = nodes
-    model, cond, latent = reference(nodes, family, data)
-    sigmas = sampling.RewindAYSScheduler.execute(FAMILY_AYS[family], steps, 1.0).result[0]
+    model, cond, latent = reference(nodes, model_type, data)
+    sigmas = sampling.RewindAYSScheduler.execute(MODEL_TYPES[model_type].ays_option, steps, 1.0).result[0]
     noise = sampling.RewindUnsampler.execute(model, cond, cond, latent, cfg, sigmas, solver).result[0]
     out = sampling.RewindResampler.execute(model, cond, cond, noise, cfg, "match unsampler").result[0]
     return latent, noise, out, latent_psnr(latent["samples"], out["samples"])
 
 
-def native_roundtrip(nodes, family, steps=16):
+def native_roundtrip(nodes, model_type, steps=16):
     """What users wire today: FlipSigmas + SamplerCustom(euler, add_noise off), then SamplerCustom back."""
     from comfy_extras.nodes_custom_sampler import FlipSigmas, KSamplerSelect, SamplerCustom
 
     sampling, diagnostics = nodes
-    model, cond, latent = reference(nodes, family)
-    sigmas = sampling.RewindAYSScheduler.execute(FAMILY_AYS[family], steps, 1.0).result[0]
+    model, cond, latent = reference(nodes, model_type)
+    sigmas = sampling.RewindAYSScheduler.execute(MODEL_TYPES[model_type].ays_option, steps, 1.0).result[0]
     euler = run_core(KSamplerSelect, "euler")[0]
     flipped = run_core(FlipSigmas, sigmas.clone())[0]
     noise = run_core(SamplerCustom, model, False, 0, 1.0, cond, cond, euler, flipped, latent)[0]
@@ -50,19 +48,19 @@ def native_roundtrip(nodes, family, steps=16):
 
 
 @pytest.mark.parametrize("solver", ["bdia", "exact", "exact_heun"])
-@pytest.mark.parametrize("family", ["SD1.5", "Wan2.1"])
-def test_exact_roundtrip_through_comfyui_is_above_60_db(nodes, family, solver):
-    _, noise, _, psnr = rewind_roundtrip(nodes, family, solver)
+@pytest.mark.parametrize("model_type", ["SD1.5", "Wan2.1"])
+def test_exact_roundtrip_through_comfyui_is_above_60_db(nodes, model_type, solver):
+    _, noise, _, psnr = rewind_roundtrip(nodes, model_type, solver)
     assert torch.isfinite(noise["samples"]).all()
     assert psnr >= 60.0
 
 
-@pytest.mark.parametrize("family", ["SD1.5", "Wan2.1"])
-def test_bdia_default_holds_the_closed_form_tables_at_two_calls_per_step(nodes, family):
+@pytest.mark.parametrize("model_type", ["SD1.5", "Wan2.1"])
+def test_bdia_default_holds_the_closed_form_tables_at_two_calls_per_step(nodes, model_type):
     """The default unsampler: >= 90 dB at 16 AYS steps on both families, about one call per step and pass."""
     sampling, _ = nodes
     assert next(i for i in sampling.RewindUnsampler.define_schema().inputs if i.id == "solver").default == "bdia"
-    _, noise, _, psnr = rewind_roundtrip(nodes, family, "bdia")
+    _, noise, _, psnr = rewind_roundtrip(nodes, model_type, "bdia")
     assert psnr >= 90.0
     state = noise[sampling.LATENT_KEY]
     assert state.exact and state.previous is not None and state.noise_rounding.abs().max() < 1e-5
