@@ -36,7 +36,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = HERE / "screenshots"
 NAMES = sorted(RECIPES)
 MAIN_JOB = "api:main_job"  # `make run`'s reference job, loaded from its API prompt: Roundtrip Report included
-SAMPLE_CLIP = "rewind_sample.mp4"  # what the pack puts in the input folder (nodes/video.py)
+SAMPLE_CLIP = "rewind_sample.mp4"  # what the pack puts in the input folder (comfy_glue/folders.py)
 RENDERERS = ("classic", "vue")
 # The newest frontend, installed by scripts/install_browser.sh next to the venv.
 LATEST_FRONTEND = Path(os.environ.get("REWIND_CACHE") or ROOT / ".cache") / "frontend-latest"
