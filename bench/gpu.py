@@ -94,6 +94,7 @@ def bench(arch: Architecture, steps: int, dtype: torch.dtype) -> list[tuple[str,
     from comfy_extras.nodes_custom_sampler import FlipSigmas, KSamplerSelect, SamplerCustom
 
     from rewind.nodes import sampling
+    from rewind.samplers.modes import SAMPLER_UNSAMPLE_SOLVERS, UNSAMPLE_SOLVERS
 
     device = mm.get_torch_device()
     model = build(arch, dtype)
@@ -108,8 +109,8 @@ def bench(arch: Architecture, steps: int, dtype: torch.dtype) -> list[tuple[str,
     runs = {"native euler": through_sampler_custom(run_core(KSamplerSelect, "euler")[0],
                                                    run_core(FlipSigmas, sigmas.clone())[0])}
     rewind_flipped = sampling.RewindFlipSigmas.execute(sigmas).result[0]
-    for solver in sampling.UNSAMPLE_SOLVERS:
-        if solver in sampling.SAMPLER_UNSAMPLE_SOLVERS:
+    for solver in UNSAMPLE_SOLVERS:
+        if solver in SAMPLER_UNSAMPLE_SOLVERS:
             sampler = sampling.RewindUnsampleSampler.execute(solver, 4).result[0]
             runs[f"rewind {solver}"] = through_sampler_custom(sampler, rewind_flipped)
         else:  # coupled solvers hand two states on: only the Rewind Unsampler node (trajectory recorded) runs them

@@ -64,7 +64,8 @@ def learned_table(steps=16, per_class=2):
     positive and the empty prompt as negative, same prompt and CFG on both passes. Cells give the
     worse class's PSNR and the model calls per step for both passes together (CFG's cond/uncond
     batch is one call). Noise: std of the unsampled latent over the ideal sqrt(var(x0) + sigma_max^2)."""
-    from rewind.nodes import diagnostics, sampling
+    from rewind.nodes import sampling
+    from rewind.reference import latent_psnr
     from rewind.testbed.learned_sd15 import CONDITIONS, held_out_latents, load_learned_model
 
     model, conditioning = load_learned_model()
@@ -93,7 +94,7 @@ def learned_table(steps=16, per_class=2):
                 else:
                     noise, out = rewind(model, positive, latent, sigmas, solver, iterations, cfg, negative)
                 calls += counter.calls
-                psnrs.append(diagnostics.latent_psnr(latent["samples"], out["samples"]))
+                psnrs.append(latent_psnr(latent["samples"], out["samples"]))
                 scales.append(float(model.model.process_latent_in(noise["samples"]).std()) / ideal[condition])
             shown = "non-finite" if any(map(math.isnan, psnrs)) else f"{min(psnrs):.1f} dB"
             cells.append(f"{shown} ({calls / len(CONDITIONS) / steps:.2f}) [{sum(scales) / len(scales):.2f}]")
@@ -103,7 +104,8 @@ def learned_table(steps=16, per_class=2):
 def cfg_pair_table(steps=16, per_class=2):
     """How far the result moves from the input when the two passes' CFGs differ (same prompt, default
     unsampler), on the learned model: the measured range behind the README's CFG advice."""
-    from rewind.nodes import diagnostics, sampling
+    from rewind.nodes import sampling
+    from rewind.reference import latent_psnr
     from rewind.testbed.learned_sd15 import CONDITIONS, held_out_latents, load_learned_model
 
     model, conditioning = load_learned_model()
@@ -123,13 +125,14 @@ def cfg_pair_table(steps=16, per_class=2):
                                                          "bdia").result[0]
                 out = sampling.RewindResampler.execute(model, positive, negative, noise, resample_cfg,
                                                        "match unsampler").result[0]
-                psnrs.append(diagnostics.latent_psnr(latent["samples"], out["samples"]))
+                psnrs.append(latent_psnr(latent["samples"], out["samples"]))
             cells.append(f"{min(psnrs):.1f} dB")
         print(f"| {unsample_cfg:g} | " + " | ".join(cells) + " |")
 
 
 def accuracy_table(steps_list):
-    from rewind.nodes import diagnostics, sampling
+    from rewind.nodes import sampling
+    from rewind.reference import latent_psnr
 
     print("| model | data | steps | native euler | " + " | ".join(
         f"rewind {s}{'/' + str(i) if i else ''}" for s, i in REWIND_MODES) + " |")
@@ -147,7 +150,7 @@ def accuracy_table(steps_list):
                 for _, run in runs:
                     counter.calls = 0
                     out = run()[1]["samples"]
-                    psnr = diagnostics.latent_psnr(latent["samples"], out)
+                    psnr = latent_psnr(latent["samples"], out)
                     shown = "non-finite" if not torch.isfinite(out).all() else f"{psnr:.1f} dB"
                     cells.append(f"{shown} ({counter.calls})")
                 print(f"| {label} | {data} | {steps} | " + " | ".join(cells) + " |")
@@ -160,7 +163,7 @@ def noise_scale_table(steps=16):
     distribution: its std over the std of truly forward-noised data at the top level (1.0 is ideal).
     Exact inversion inherits the retraced solver's discretisation error; heun's is smaller."""
     from rewind.nodes import sampling
-    from rewind.samplers.reference import DATA
+    from rewind.reference import DATA
 
     print(f"\nNoise scale of the unsampled latent, mixture data, {steps} steps (std / ideal std, 1.0 is ideal)")
     print("| model | rewind euler | rewind exact | rewind exact_heun | rewind bdia |\n|---|---|---|---|---|")
@@ -181,14 +184,15 @@ def noise_scale_table(steps=16):
 
 def flow_shift_table(steps=16):
     """Why RewindAYSScheduler's Wan2.1 schedule defaults to flow_shift 3: exactness vs shift."""
-    from rewind.nodes import diagnostics, sampling
+    from rewind.nodes import sampling
+    from rewind.reference import latent_psnr
 
     model, cond, latent = build("Wan2.1", "mixture")
     print(f"\nWan2.1 flow schedule, mixture data, {steps} steps: roundtrip PSNR by flow_shift")
     print("| flow_shift | smallest nonzero sigma | rewind euler | rewind exact/4 | rewind bdia |\n|---|---|---|---|---|")
     for shift in (1.0, 3.0, 5.0, 8.0):
         sigmas = sampling.RewindAYSScheduler.execute("Wan2.1", steps, 1.0, shift).result[0]
-        cells = [diagnostics.latent_psnr(latent["samples"], rewind(model, cond, latent, sigmas, solver, 4)[1]["samples"])
+        cells = [latent_psnr(latent["samples"], rewind(model, cond, latent, sigmas, solver, 4)[1]["samples"])
                  for solver in ("euler", "exact", "bdia")]
         print(f"| {shift:g} | {float(sigmas[-2]):.3f} | " + " | ".join(f"{cell:.1f} dB" for cell in cells) + " |")
 

@@ -45,7 +45,7 @@ def _shifted(frames: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
 def estimate_motion(source: torch.Tensor) -> Motion:
     """Block matching on the source's luma; no motion wins ties, so flat areas count as still."""
     if source.shape[0] < 2:
-        raise ValueError("temporal consistency needs at least 2 frames")
+        raise ValueError(f"'source' has {source.shape[0]} frame; temporal consistency needs at least 2: connect a longer clip.")
     luma = _small(source).mean(1, keepdim=True)
     previous, current = luma[:-1], luma[1:]
     shifts = sorted(((dy, dx) for dy in range(-RADIUS, RADIUS + 1) for dx in range(-RADIUS, RADIUS + 1)),

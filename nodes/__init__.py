@@ -1,8 +1,9 @@
 """ComfyUI registration: every Rewind node module contributes its NODES list."""
 from typing_extensions import override
 
+from ..comfy_glue.api import ComfyExtension, io
+from ..comfy_glue.folders import install_sample_clip
 from . import context, diagnostics, sampling, video
-from .comfy_api import ComfyExtension, io
 
 
 class RewindExtension(ComfyExtension):
@@ -12,5 +13,5 @@ class RewindExtension(ComfyExtension):
 
 
 async def comfy_entrypoint() -> RewindExtension:
-    video.install_sample_clip()
+    install_sample_clip()
     return RewindExtension()

@@ -1,227 +1,18 @@
 """Long-video nodes: context windows shared by unsampler and resampler, latent coherence, colour match.
 
-The window planning, fusing, guidance and colour maths live in `samplers/context.py` and
-`coherence/`; this module holds the ComfyUI side: node schemas and the context handler that runs
-Rewind's windows inside ComfyUI's `calc_cond_batch`.
-
-The handler owns the whole window evaluation and subclasses nothing from `comfy.context_windows`,
-whose classes change shape between ComfyUI releases (window constructors, `get_tensor` and
-`evaluate_context_windows` signatures, a causal anchor frame on by default). What it relies on is
-the slot itself: `calc_cond_batch` asks `model_options["context_handler"]` `should_use_context(model,
-conds, x, timestep, model_options)` and then calls its `execute(calc_cond_batch, model, conds, x,
-timestep, model_options)`, the same from ComfyUI 0.3.64 to current releases (pinned by
-tests/integration/test_context_core_compat.py).
+The window planning, fusing, guidance and colour maths live in `samplers/context.py` and `coherence/`;
+the handler that runs the windows inside ComfyUI is `comfy_glue/context_handler.py`.
 """
 from __future__ import annotations
 
-import copy
-import functools
-import math
-import weakref
-
-import torch
-
-import comfy.model_management
-import comfy.patcher_extension
-
 from ..coherence.color import color_match
 from ..coherence.guidance import MODES, Coherence
-from ..samplers.context import (
-    FUSE_METHODS,
-    LAYOUT_AUTO,
-    LAYOUT_TEMPORAL,
-    LAYOUTS,
-    SCHEDULES,
-    ContextOptions,
-    frames_that_fit,
-    fuse_windows,
-    latent_window,
-    pixel_to_latent_frames,
-    plan_context,
-    render_plan,
-    resolve_frame_axis,
-)
-from .comfy_api import io
-from .validation import check_finite, checked_inputs, reported_by
-
-ContextOptionsType = io.Custom("REWIND_CONTEXT_OPTIONS")
-CoherenceType = io.Custom("REWIND_COHERENCE")
-
-
-class RewindContextWindow:
-    """The window being evaluated, as `transformer_options["context_window"]`.
-
-    Model patches and step caches read `index_list` (and some `get_tensor`) from there, as they do
-    with core's windows, so a cache keyed on the window never mixes two windows.
-    """
-
-    def __init__(self, index_list: tuple[int, ...], dim: int, total_frames: int):
-        self.index_list = list(index_list)
-        self.context_length = len(index_list)
-        self.dim = dim
-        self.total_frames = total_frames
-
-    def get_tensor(self, full: torch.Tensor, device=None, dim=None) -> torch.Tensor:
-        """This window's frames of `full` along `dim` (default: the window's axis)."""
-        dim = self.dim if dim is None else dim
-        index = torch.tensor(self.index_list, device=full.device)
-        return full.index_select(dim, index).to(device if device is not None else full.device)
-
-
-class RewindContextHandler:
-    """Evaluates the model window by window with Rewind's plan and fuses the results.
-
-    Windows come from `plan_context` (frame count and options only): no sigma-to-step lookup, so
-    solvers that evaluate off the schedule work, and the unsampler and resampler see identical
-    windows. Per-frame conditioning, masks and ControlNet hints are sliced with each window.
-    """
-
-    def __init__(self, options: ContextOptions, frame_axis: int):
-        self.options = options
-        self.dim = frame_axis
-        self.context_length, self.context_overlap = latent_window(options, frame_axis)
-        self._window_controls: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-    def should_use_context(self, model, conds, x_in: torch.Tensor, timestep, model_options) -> bool:
-        if resolve_frame_axis(self.options.layout, x_in.ndim) != self.dim:
-            raise ValueError(
-                f"Rewind context windows were set up for time on axis {self.dim} but the latent is {x_in.ndim}-D: "
-                "use layout 'auto' in RewindContextOptions, or the layout that matches the model."
-            )
-        return x_in.size(self.dim) > self.context_length
-
-    def execute(self, calc_cond_batch, model, conds, x_in: torch.Tensor, timestep: torch.Tensor, model_options) -> list[torch.Tensor]:
-        num_frames = x_in.size(self.dim)
-        plan = plan_context(num_frames, self.options, self.dim)
-        transformer_options = model_options.get("transformer_options", {})
-
-        def evaluate(w, index):
-            comfy.model_management.throw_exception_if_processing_interrupted()
-            window = RewindContextWindow(plan.windows[w], self.dim, num_frames)
-            window_options = {**model_options, "transformer_options": {**transformer_options, "context_window": window}}
-            window_conds = [None if cond is None else [self._window_cond(c, window, x_in) for c in cond] for cond in conds]
-            return calc_cond_batch(model, window_conds, x_in.index_select(self.dim, index),
-                                   self._window_timestep(timestep, index, num_frames), window_options)
-
-        return fuse_windows(plan, self.dim, x_in, evaluate)
-
-    def _window_timestep(self, timestep: torch.Tensor, index: torch.Tensor, num_frames: int) -> torch.Tensor:
-        """A frame batch carries one sigma per frame; a video latent's sigmas are per clip and stay whole."""
-        if self.dim == 0 and timestep.ndim == 1 and timestep.size(0) == num_frames:
-            return timestep.index_select(0, index.to(timestep.device))
-        return timestep
-
-    def _is_per_frame(self, tensor: torch.Tensor, x_in: torch.Tensor) -> bool:
-        num_frames = x_in.size(self.dim)
-        if self.dim == 0:
-            return tensor.ndim >= 1 and tensor.size(0) == num_frames
-        return tensor.ndim == x_in.ndim and tensor.size(self.dim) == num_frames
-
-    def _window_cond(self, cond: dict, window: RewindContextWindow, x_in: torch.Tensor) -> dict:
-        """One conditioning entry cut to the window: per-frame tensors, model conds and ControlNet hints."""
-        sliced = dict(cond)
-        for key, value in cond.items():
-            if isinstance(value, torch.Tensor) and self._is_per_frame(value, x_in):  # e.g. a per-frame mask
-                sliced[key] = window.get_tensor(value)
-            elif key == "model_conds":
-                sliced[key] = {name: self._window_model_cond(c, window, x_in) for name, c in value.items()}
-            elif key == "control" and self.dim == 0:
-                sliced[key] = self._window_control(value, window)
-        return sliced
-
-    def _window_model_cond(self, value, window: RewindContextWindow, x_in: torch.Tensor):
-        tensor = getattr(value, "cond", None)  # comfy.conds.CONDRegular and kin
-        if isinstance(tensor, torch.Tensor) and self._is_per_frame(tensor, x_in):
-            return value._copy_with(window.get_tensor(tensor))
-        return value
-
-    def _window_control(self, control, window: RewindContextWindow):
-        """The ControlNet chain with this window's hint frames; made once per window and reused every step."""
-        per_window = self._window_controls.setdefault(control, {})
-        key = tuple(window.index_list)
-        if key not in per_window:
-            per_window[key] = control_for_frames(control, key, window.total_frames)
-        return per_window[key]
-
-    def forget_window_controls(self):
-        """Drops the per-window ControlNet views (and their resized hints) once sampling is over."""
-        self._window_controls = weakref.WeakKeyDictionary()
-
-
-def control_for_frames(control, frames: tuple[int, ...], num_frames: int):
-    """`control` (and its chain) seeing only `frames` of a per-frame hint.
-
-    A shallow copy shares everything `pre_run` set up (model sampling, a ControlLoRA's built model)
-    and gets its own hint; the hint cache derived from it (`cond_hint`, whose reset also drops a T2I
-    adapter's features) starts empty so it is rebuilt from the window's frames. Controls whose hint
-    is one image for the whole clip are returned as they are.
-    """
-    previous = control.previous_controlnet
-    window_previous = control_for_frames(previous, frames, num_frames) if previous is not None else None
-    hint = control.cond_hint_original
-    per_frame = isinstance(hint, torch.Tensor) and hint.size(0) == num_frames
-    if not per_frame and window_previous is previous:
-        return control
-    view = copy.copy(control)
-    view.previous_controlnet = window_previous
-    if per_frame:
-        view.cond_hint_original = hint[list(frames)]
-        view.cond_hint = None
-    return view
-
-
-# What the clip holds at once besides the model: the loop's state, the model's estimate and the next
-# state, plus the handler's fused output per cond (cond, uncond), and one copy of headroom for the
-# window slices and a multistep solver's extra state.
-MIN_STATE_COPIES = 6
-
-
-def apply_context_windows(model_patcher, options: ContextOptions):
-    """A clone of `model_patcher` whose model calls run in Rewind's context windows.
-
-    Installed as `model_options["context_handler"]`, the slot ComfyUI's `calc_cond_batch` hands
-    its model calls to, so CALC_COND_BATCH wrappers (caches, ControlNet batching) see one window
-    at a time. Before sampling, a clip whose latent state cannot fit in memory fails with the number
-    of frames that would; the model's memory is then budgeted for one window, not the whole clip.
-    """
-    latent_ndim = 5 if getattr(model_patcher.model.latent_format, "latent_dimensions", 2) == 3 else 4
-    handler = RewindContextHandler(options, resolve_frame_axis(options.layout, latent_ndim))
-    clone = model_patcher.clone()
-    clone.model_options["context_handler"] = handler
-    clone.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.PREPARE_SAMPLING, "Rewind_context_windows",
-                               functools.partial(_prepare_sampling_for_one_window, handler))
-    clone.add_callback_with_key(comfy.patcher_extension.CallbacksMP.ON_CLEANUP, "Rewind_window_controls",
-                                lambda patcher: handler.forget_window_controls())
-    return clone
-
-
-def _prepare_sampling_for_one_window(handler: RewindContextHandler, executor, model, noise_shape, *args, **kwargs):
-    """Checks the whole clip's state fits, then lets ComfyUI load the model for one window's worth of frames."""
-    ensure_clip_fits(tuple(noise_shape), 4, MIN_STATE_COPIES, handler.dim, model.load_device)
-    window_shape = list(noise_shape)
-    window_shape[handler.dim] = min(window_shape[handler.dim], handler.context_length)
-    return executor(model, window_shape, *args, **kwargs)
-
-
-def ensure_clip_fits(shape: tuple[int, ...], bytes_per_element: int, state_copies: int, frame_axis: int, device=None) -> None:
-    """Fails before sampling when `state_copies` copies of a latent of `shape` exceed free memory.
-
-    With context windows the model's activations scale with the window, so what grows with the clip
-    is the latent itself and the state the sampler holds for it.
-    """
-    device = device if device is not None else comfy.model_management.get_torch_device()
-    num_frames = shape[frame_axis]
-    bytes_per_frame = math.prod(shape) * bytes_per_element // max(1, num_frames)
-    available = comfy.model_management.get_free_memory(device)
-    fit = frames_that_fit(bytes_per_frame, state_copies, available)
-    if fit < num_frames:
-        gib = 1024**3
-        raise MemoryError(
-            f"Rewind: {num_frames} latent frames need about {num_frames * bytes_per_frame * state_copies / gib:.1f} GiB "
-            f"({state_copies} copies of the latent for the sampler's state) but {device} has {available / gib:.1f} GiB free: "
-            f"at most {fit} frames fit. Split the clip (e.g. VideoHelperSuite's frame_load_cap and skip_first_frames), "
-            "lower the resolution, or pick a solver that keeps fewer states."
-        )
+from ..comfy_glue.api import io
+from ..samplers.checks import check_finite
+from ..samplers.context import (FUSE_METHODS, LAYOUT_AUTO, LAYOUT_TEMPORAL, LAYOUTS, SCHEDULES, ContextOptions,
+                                pixel_to_latent_frames, plan_context, render_plan)
+from .checked import checked
+from .types import CoherenceType, ContextOptionsType
 
 
 class RewindContextOptions(io.ComfyNode):
@@ -265,14 +56,12 @@ class RewindContextOptions(io.ComfyNode):
         )
 
     @classmethod
-    @checked_inputs
+    @checked
     def execute(cls, context_schedule, context_length, context_overlap, context_stride, closed_loop, fuse_method, layout) -> io.NodeOutput:
-        with reported_by("RewindContextOptions"):
-            options = ContextOptions(
-                schedule=context_schedule, length=context_length, overlap=context_overlap, stride=context_stride,
-                closed_loop=closed_loop, fuse_method=fuse_method, layout=layout,
-            )
-        return io.NodeOutput(options)
+        return io.NodeOutput(ContextOptions(
+            schedule=context_schedule, length=context_length, overlap=context_overlap, stride=context_stride,
+            closed_loop=closed_loop, fuse_method=fuse_method, layout=layout,
+        ))
 
 
 class RewindContextPreview(io.ComfyNode):
@@ -295,12 +84,11 @@ class RewindContextPreview(io.ComfyNode):
         )
 
     @classmethod
-    @checked_inputs
+    @checked
     def execute(cls, context_options: ContextOptions, frames: int) -> io.NodeOutput:
         temporal = context_options.layout == LAYOUT_TEMPORAL
         num_frames = pixel_to_latent_frames(frames) if temporal else frames
-        with reported_by("RewindContextPreview"):
-            plan = plan_context(num_frames, context_options, frame_axis=2 if temporal else 0)
+        plan = plan_context(num_frames, context_options, frame_axis=2 if temporal else 0)
         return io.NodeOutput(render_plan(plan).unsqueeze(0))
 
 
@@ -339,10 +127,9 @@ class RewindLatentCoherence(io.ComfyNode):
         )
 
     @classmethod
-    @checked_inputs
+    @checked
     def execute(cls, mode, strength, start_percent, end_percent, low_pass, context_options=None) -> io.NodeOutput:
-        with reported_by("RewindLatentCoherence"):
-            return io.NodeOutput(Coherence(mode, strength, start_percent, end_percent, low_pass, context_options))
+        return io.NodeOutput(Coherence(mode, strength, start_percent, end_percent, low_pass, context_options))
 
 
 class RewindColorMatch(io.ComfyNode):
@@ -367,11 +154,11 @@ class RewindColorMatch(io.ComfyNode):
         )
 
     @classmethod
-    @checked_inputs
+    @checked
     def execute(cls, images, strength, reference=None) -> io.NodeOutput:
-        check_finite(images, "RewindColorMatch: 'images'", "check the node feeding 'images'.")
+        check_finite(images, "'images'", "check the node feeding 'images'.")
         if reference is not None:
-            check_finite(reference, "RewindColorMatch: 'reference'", "check the node feeding 'reference'.")
+            check_finite(reference, "'reference'", "check the node feeding 'reference'.")
         return io.NodeOutput(color_match(images, images[:1] if reference is None else reference, strength))
 
 

@@ -1,149 +1,18 @@
-"""Weight-free reference model, codec and text encoder: real ComfyUI MODEL/VAE/CLIP objects whose
-denoiser is the exact posterior mean of a known data distribution, which the prompt's look words
-reshape. With them, a workflow runs anywhere (no downloads), restyles visibly, and every roundtrip
-error is the sampler's own, so users can check their sampler settings."""
+"""Diagnostics: the weight-free reference model, the roundtrip PSNR, temporal consistency along the
+source's motion, and a before/after contact sheet."""
 from __future__ import annotations
 
-import logging
 import math
 import os
 
-import folder_paths
-import torch
-
-import comfy.model_base
-import comfy.model_management
-import comfy.model_patcher
-import comfy.supported_models
-
 from .. import video_io
 from ..coherence.consistency import estimate_motion, warp_error
-from ..samplers.looks import CODE_LENGTH, VOCABULARY, ColourFrame, look_from_prompt
-from ..samplers.reference import DATA, GaussianMixture, ReferenceCodec
-from .comfy_api import io
-from .validation import RewindInputError, check_finite, checked_inputs
-from .video import workflow_metadata
-
-log = logging.getLogger("rewind")
-
-FAMILIES = {
-    # family: (model config, model type, text-embedding width, codec)
-    "SD1.5": (comfy.supported_models.SD15, comfy.model_base.ModelType.EPS, 768, ReferenceCodec(4, gain=2.5)),
-    "SDXL": (comfy.supported_models.SDXL, comfy.model_base.ModelType.EPS, 2048, ReferenceCodec(4, gain=2.5)),
-    "Wan2.1": (comfy.supported_models.WAN21_T2V, comfy.model_base.ModelType.FLOW, 4096,
-               ReferenceCodec(16, temporal=4, gain=1.0)),
-}
-
-
-class ExactDenoiserNet(torch.nn.Module):
-    """Stands in for the UNet/DiT: returns the network output whose calculate_denoised is the exact
-    posterior mean. It reads the exact sigma from transformer_options (the timestep it gets is rounded)
-    and the look from the text embedding: no look is `data`, a look is its colour-axis mixture."""
-
-    def __init__(self, data: GaussianMixture, family: str, colours: ColourFrame, video_channels: int | None = None):
-        super().__init__()
-        self.data, self.family, self.colours = data, family, colours
-        self.dtype = torch.float32
-        if video_channels:  # WAN21.concat_cond reads the input width of the first layer
-            self.patch_embedding = torch.nn.Conv3d(video_channels, 1, 1)
-
-    def forward(self, xc, timesteps, context=None, control=None, transformer_options={}, **kwargs):
-        per_item = (-1, *([1] * (xc.ndim - 1)))
-        sigma = transformer_options["sigmas"].to(torch.float64)
-        sigma = sigma.repeat(xc.shape[0] // sigma.shape[0]).flatten()
-        x = xc.double() * torch.sqrt(sigma**2 + 1.0).reshape(per_item) if self.family == "eps" else xc.double()
-        codes = look_codes(context, xc.shape[0], xc.device)
-        styled = codes.abs().sum(1) > 0
-        denoised = self.data.denoise(x, sigma, self.family).double() if not styled.all() else None
-        if styled.any():
-            looked = self.colours.denoise(x, sigma, self.family, codes)
-            denoised = looked if denoised is None else torch.where(styled.reshape(per_item), looked, denoised)
-        return ((x - denoised) / sigma.reshape(per_item)).to(xc.dtype)  # eps (EPS) or velocity (flow)
-
-
-def look_codes(context: torch.Tensor | None, batch: int, device) -> torch.Tensor:
-    """The look each batch item's text embedding carries (its first token's first values)."""
-    if context is None:
-        return torch.zeros(batch, CODE_LENGTH, dtype=torch.float64, device=device)
-    codes = context[:, 0, :CODE_LENGTH].to(device, torch.float64)
-    return codes.repeat(batch // codes.shape[0], 1) if codes.shape[0] != batch else codes
-
-
-def colour_frame(family: str, latent_format) -> ColourFrame:
-    """Which latent directions the codec gives each colour axis, after the family's latent scaling."""
-    codec = FAMILIES[family][3]
-    raw = torch.cat([torch.zeros(1, codec.channels), codec.gain * codec._basis("cpu").T])  # grey, then each colour axis
-    shaped = raw.reshape(4, codec.channels, *([1] * (3 if codec.temporal > 1 else 2)))
-    scaled = latent_format.process_in(shaped).reshape(4, codec.channels).double()
-    return ColourFrame.from_colour_map((scaled[1:] - scaled[0]).T)
-
-
-def reference_model(family: str, data: str) -> comfy.model_patcher.ModelPatcher:
-    """A ComfyUI model of `family` (its latent format, sampling and conditioning) with an exact denoiser."""
-    config_cls, model_type, _, _ = FAMILIES[family]
-    config = config_cls({"disable_unet_model_creation": True, **config_cls.unet_config})
-    config.set_inference_dtype(torch.float32, None)
-    model_base_cls = {"SD1.5": comfy.model_base.BaseModel, "SDXL": comfy.model_base.SDXL,
-                      "Wan2.1": comfy.model_base.WAN21}[family]
-    model = model_base_cls(config, model_type=model_type, device=comfy.model_management.get_torch_device())
-    flow = model_type == comfy.model_base.ModelType.FLOW
-    model.diffusion_model = ExactDenoiserNet(DATA[data], "flow" if flow else "eps", colour_frame(family, model.latent_format),
-                                             FAMILIES[family][3].channels if family == "Wan2.1" else None)
-    return comfy.model_patcher.ModelPatcher(model, load_device=comfy.model_management.get_torch_device(),
-                                            offload_device=comfy.model_management.unet_offload_device())
-
-
-class ReferenceVAE:
-    """Duck-types comfy.sd.VAE for VAEEncode / VAEDecode and Rewind's video nodes."""
-
-    def __init__(self, codec: ReferenceCodec):
-        self.codec = codec
-        self.latent_channels = codec.channels
-        self.output_channels = 3
-        self.latent_dim = 3 if codec.temporal > 1 else 2
-        self.downscale_ratio = self.upscale_ratio = codec.spatial
-
-    def encode(self, pixels):
-        return self.codec.encode(pixels[..., :3])
-
-    def decode(self, samples):
-        return self.codec.decode(samples)
-
-    def spacial_compression_encode(self):
-        return self.codec.spatial
-
-    spacial_compression_decode = spacial_compression_encode
-
-    def temporal_compression_decode(self):
-        return self.codec.temporal if self.codec.temporal > 1 else None
-
-
-def conditioning(family: str, code: torch.Tensor | None = None) -> list:
-    """A CONDITIONING whose embedding carries `code` (a look; None is no look) in the family's width."""
-    embedding = torch.zeros(1, 1, FAMILIES[family][2])
-    if code is not None:
-        embedding[0, 0, :CODE_LENGTH] = code.float()
-    extras = {"pooled_output": torch.zeros(1, 1280)} if family == "SDXL" else {}
-    return [[embedding, extras]]
-
-
-class ReferenceTextEncoder:
-    """Duck-types comfy.sd.CLIP for CLIP Text Encode: the embedding is the look the prompt's words name
-    (see samplers/looks.py); a prompt without look words is no look, the model's plain data."""
-
-    def __init__(self, family: str):
-        self.family = family
-
-    def tokenize(self, text: str, **kwargs) -> str:
-        return text
-
-    def encode_from_tokens_scheduled(self, tokens: str, unprojected=False, add_dict: dict | None = None, show_pbar=True) -> list:
-        look, words = look_from_prompt(tokens)
-        if tokens.strip() and not words:
-            log.info("Rewind reference text encoder: %r names no look (no change); look words: %s",
-                     tokens[:80], ", ".join(VOCABULARY))
-        [[embedding, extras]] = conditioning(self.family, look.code() if words else None)
-        return [[embedding, {**extras, **(add_dict or {})}]]
+from ..comfy_glue.api import io
+from ..comfy_glue.reference_model import COMFY_MODELS, reference_outputs
+from ..comfy_glue.saving import save_location, workflow_metadata
+from ..reference import DATA, latent_psnr
+from ..samplers.checks import check_finite
+from .checked import checked
 
 
 class RewindReferenceModel(io.ComfyNode):
@@ -154,13 +23,13 @@ class RewindReferenceModel(io.ComfyNode):
             display_name="Rewind Reference Model (exact, no weights)",
             category="Rewind/diagnostics",
             description="A weight-free model whose denoiser is the exact posterior mean of Gaussian or mixture-of-"
-                        "Gaussians data, plus a deterministic codec shaped like the family's VAE and a text encoder "
+                        "Gaussians data, plus a deterministic codec shaped like the model type's VAE and a text encoder "
                         "whose look words (sepia, noir, neon, night, pastel, comic, ...) reshape the data's colour "
                         "statistics. Unsample -> resample with the same prompt: any difference from the input is the "
                         "sampler's error; with another prompt: the video restyled, its motion kept.",
             inputs=[
-                io.Combo.Input("family", options=list(FAMILIES), default="SD1.5",
-                               tooltip="Latent format, noise parameterisation and conditioning of this model family."),
+                io.Combo.Input("model_type", options=list(COMFY_MODELS), default="SD1.5",
+                               tooltip="Latent format, noise parameterisation and conditioning of this model type."),
                 io.Combo.Input("data", options=list(DATA), default="mixture",
                                tooltip="The data distribution the exact denoiser assumes. 'mixture' is the harder, "
                                        "more image-like test."),
@@ -170,18 +39,9 @@ class RewindReferenceModel(io.ComfyNode):
         )
 
     @classmethod
-    @checked_inputs
-    def execute(cls, family, data) -> io.NodeOutput:
-        return io.NodeOutput(reference_model(family, data), ReferenceVAE(FAMILIES[family][3]), conditioning(family),
-                             ReferenceTextEncoder(family))
-
-
-def latent_psnr(reference: torch.Tensor, result: torch.Tensor) -> float:
-    """PSNR with the reference latent's value range as the peak."""
-    reference, result = reference.double(), result.double().to(reference.device)
-    peak = float(reference.max() - reference.min()) or 1.0
-    mse = float(((reference - result) ** 2).mean())
-    return math.inf if mse == 0.0 else 10.0 * math.log10(peak**2 / mse)
+    @checked
+    def execute(cls, model_type, data) -> io.NodeOutput:
+        return io.NodeOutput(*reference_outputs(model_type, data))
 
 
 class RewindRoundtripReport(io.ComfyNode):
@@ -200,14 +60,14 @@ class RewindRoundtripReport(io.ComfyNode):
         )
 
     @classmethod
-    @checked_inputs
+    @checked
     def execute(cls, reference, result) -> io.NodeOutput:
         a, b = reference["samples"], result["samples"]
         if a.shape != b.shape:
-            raise RewindInputError(f"RewindRoundtripReport: shapes differ ({tuple(a.shape)} vs {tuple(b.shape)}); compare "
-                                   "the VAE Encode output with the resampler output of the same clip.")
-        check_finite(a, "RewindRoundtripReport: 'reference'", "check the node feeding 'reference' (VAE Encode).")
-        check_finite(b, "RewindRoundtripReport: 'result'", "the resampler, or a node between it and this report, "
+            raise ValueError(f"shapes differ ({tuple(a.shape)} vs {tuple(b.shape)}); compare the VAE Encode output with "
+                             "the resampler output of the same clip.")
+        check_finite(a, "'reference'", "check the node feeding 'reference' (VAE Encode).")
+        check_finite(b, "'result'", "the resampler, or a node between it and this report, "
                      "produced non-finite values, so there is no roundtrip to measure.")
         psnr = latent_psnr(a, b)
         text = f"roundtrip PSNR: {psnr:.2f} dB over {tuple(a.shape)}"
@@ -232,17 +92,14 @@ class RewindTemporalConsistency(io.ComfyNode):
         )
 
     @classmethod
-    @checked_inputs
+    @checked
     def execute(cls, source, result, baseline=None) -> io.NodeOutput:
         videos = {"result": result, **({"baseline": baseline} if baseline is not None else {})}
         for name, video in videos.items():
             if video.shape[:3] != source.shape[:3]:
-                raise ValueError(f"RewindTemporalConsistency: {name} is {tuple(video.shape[:3])} (frames, height, width) but "
-                                 f"source is {tuple(source.shape[:3])}; connect frames of the same clip at the same size.")
-        try:
-            motion = estimate_motion(source[..., :3].cpu())
-        except ValueError as error:
-            raise ValueError(f"RewindTemporalConsistency: source: {error}; connect a longer or larger clip.") from None
+                raise ValueError(f"'{name}' is {tuple(video.shape[:3])} (frames, height, width) but "
+                                 f"'source' is {tuple(source.shape[:3])}; connect frames of the same clip at the same size.")
+        motion = estimate_motion(source[..., :3].cpu())
         errors = {name: warp_error(video[..., :3].cpu(), motion) for name, video in videos.items()}
         text = (f"temporal consistency (warp error along the source's motion, lower is steadier): source "
                 f"{warp_error(source[..., :3].cpu(), motion):.4f}, result {errors['result']:.4f}")
@@ -271,18 +128,14 @@ class RewindContactSheet(io.ComfyNode):
         )
 
     @classmethod
-    @checked_inputs
+    @checked
     def execute(cls, before, after, columns, filename_prefix) -> io.NodeOutput:
-        try:
-            video_io.check_filename_prefix(filename_prefix)
-        except video_io.VideoIOError as error:
-            raise RewindInputError(f"RewindContactSheet: {error}") from None
+        video_io.check_filename_prefix(filename_prefix)
         if before.shape != after.shape:
-            raise ValueError(f"RewindContactSheet: before is {tuple(before.shape)} and after {tuple(after.shape)}; connect "
-                             "the source frames and the restyled frames of the same clip at the same size.")
+            raise ValueError(f"'before' is {tuple(before.shape)} and 'after' {tuple(after.shape)}; connect the source "
+                             "frames and the restyled frames of the same clip at the same size.")
         height, width = before.shape[1:3]
-        folder, filename, counter, subfolder, _ = folder_paths.get_save_image_path(
-            filename_prefix, folder_paths.get_output_directory(), width, height)
+        folder, filename, counter, subfolder = save_location(filename_prefix, "output", width, height)
         name = f"{filename}_{counter:05}_.png"
         rows = [images[..., :3].cpu().numpy() for images in (before, after)]
         metadata = workflow_metadata(cls.hidden.prompt if cls.hidden else None, cls.hidden.extra_pnginfo if cls.hidden else None)

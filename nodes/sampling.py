@@ -1,41 +1,25 @@
 """Unsampler, resampler, schedules and SAMPLER objects: thin nodes over samplers/ and schedules/."""
 from __future__ import annotations
 
-import logging
-
 import torch
 
+from ..comfy_glue.api import io
+from ..comfy_glue.context_handler import apply_context_windows
+from ..comfy_glue.model_checks import check_latent, check_schedule, model_sigma_max, short_of_model_noise
+from ..comfy_glue.sampler import RewindSampler, as_path, ensure_trajectory_fits, model_family, noise_rounding, offload, run
 from ..samplers.loop import DEFAULT_EXACT_ITERATIONS
-from ..samplers.solvers import COUPLED_SOLVERS, SOLVERS
+from ..samplers.modes import (BDIA, EXACT, MATCH, RESAMPLE_SOLVERS, SAMPLER_UNSAMPLE_SOLVERS, UNSAMPLE_SOLVERS,
+                              plan_resample, unsample_mode)
+from ..samplers.solvers import SOLVERS
 from ..samplers.state import LATENT_KEY, UnsampledState
 from ..schedules import ays, paths
-from . import context
-from .comfy_api import io
-from .comfy_sampling import (RewindSampler, as_path, check_latent, check_schedule, ensure_trajectory_fits, model_family,
-                             noise_rounding, offload, run, warn_if_short_of_model_noise)
-from .validation import RewindInputError, checked_inputs
-
-log = logging.getLogger("rewind")
-
-EXACT = "exact"
-BDIA = "bdia"
-# Exact modes and the one-step solver whose resampling steps each one inverts.
-EXACT_MODES = {EXACT: "euler", "exact_heun": "heun"}
-MATCH = "match unsampler"
-UNSAMPLE_SOLVERS = [BDIA, *EXACT_MODES, *(name for name in SOLVERS if name != BDIA)]
-# A SAMPLER's output is one tensor: a coupled solver's second state cannot travel through SamplerCustom.
-SAMPLER_UNSAMPLE_SOLVERS = [name for name in UNSAMPLE_SOLVERS if name not in COUPLED_SOLVERS]
-RESAMPLE_SOLVERS = [MATCH, *SOLVERS]
-ContextOptions = io.Custom("REWIND_CONTEXT_OPTIONS")
-Coherence = io.Custom("REWIND_COHERENCE")
+from .checked import checked, warn
+from .types import CoherenceType, ContextOptionsType
 
 
-def unsample_sampler(solver: str, exact_iterations: int, record_trajectory: bool = False) -> RewindSampler:
-    """An exact mode retraces its one-step solver with fixed-point iterations; BDIA solves only its first
-    step that way (the others invert algebraically); the remaining solvers step explicitly."""
-    exact = solver in EXACT_MODES or solver in COUPLED_SOLVERS
-    return RewindSampler("unsample", EXACT_MODES.get(solver, solver), exact_iterations if exact else 0,
-                         record_trajectory=record_trajectory)
+def unsample_sampler(mode: str, exact_iterations: int, record_trajectory: bool = False) -> RewindSampler:
+    chosen = unsample_mode(mode, exact_iterations)
+    return RewindSampler("unsample", chosen.solver, chosen.exact_iterations, record_trajectory=record_trajectory)
 
 
 def _model_inputs(cfg_default: float, cfg_tooltip: str) -> list:
@@ -49,7 +33,7 @@ def _model_inputs(cfg_default: float, cfg_tooltip: str) -> list:
 
 
 def _context_input():
-    return ContextOptions.Input(
+    return ContextOptionsType.Input(
         "context_options", optional=True,
         tooltip="Sliding context windows (RewindContextOptions). Connect the same options to the unsampler and the "
                 "resampler: both then see identical windows.",
@@ -57,7 +41,7 @@ def _context_input():
 
 
 def _windowed(model, options):
-    return context.apply_context_windows(model, options) if options is not None else model
+    return apply_context_windows(model, options) if options is not None else model
 
 
 class RewindUnsampler(io.ComfyNode):
@@ -92,14 +76,15 @@ class RewindUnsampler(io.ComfyNode):
         )
 
     @classmethod
-    @checked_inputs
+    @checked
     def execute(cls, model, positive, negative, latent, cfg, sigmas, solver, exact_iterations=DEFAULT_EXACT_ITERATIONS,
                 context_options=None) -> io.NodeOutput:
-        check_latent(model, latent["samples"], "RewindUnsampler")
-        path = as_path(sigmas, "unsample", "RewindUnsampler")
-        check_schedule(model, path, "RewindUnsampler")
-        ensure_trajectory_fits(latent["samples"], path, "RewindUnsampler")
-        warn_if_short_of_model_noise(model, path, "RewindUnsampler")
+        check_latent(model, latent["samples"])
+        path = as_path(sigmas, "unsample")
+        notes = check_schedule(model, path)
+        ensure_trajectory_fits(latent["samples"], path)
+        for note in [*notes, *short_of_model_noise(model, path)]:
+            warn(cls, note)
         sampler = unsample_sampler(solver, exact_iterations, record_trajectory=True)
         samples = run(_windowed(model, context_options), positive, negative, latent, cfg, sampler, path)
         # The trajectory is already in host memory (RewindSampler offloads it as it goes).
@@ -133,65 +118,26 @@ class RewindResampler(io.ComfyNode):
                                 tooltip="Only for latents that did not come from RewindUnsampler; otherwise the "
                                         "unsampler's schedule is used."),
                 _context_input(),
-                Coherence.Input("coherence", optional=True,
-                                tooltip="Latent-coherence guidance (RewindLatentCoherence) against drift and flicker."),
+                CoherenceType.Input("coherence", optional=True,
+                                    tooltip="Latent-coherence guidance (RewindLatentCoherence) against drift and flicker."),
             ],
             outputs=[io.Latent.Output(display_name="latent")],
         )
 
     @classmethod
-    @checked_inputs
+    @checked
     def execute(cls, model, positive, negative, latent, cfg, solver, sigmas=None, context_options=None,
                 coherence=None) -> io.NodeOutput:
-        samples = latent["samples"]
-        check_latent(model, samples, "RewindResampler")
-        state = _unsampled_state(latent, samples, sigmas_connected=sigmas is not None)
-        if state is None and sigmas is None:
-            raise RewindInputError(
-                "RewindResampler: this latent did not come from RewindUnsampler, so there is no schedule to retrace. "
-                "Connect its 'latent' to a RewindUnsampler output, or connect 'sigmas'."
-            )
-        if state is not None and state.family != model_family(model):
-            raise RewindInputError(
-                f"RewindResampler: the latent was unsampled with a {state.family} model but this is a "
-                f"{model_family(model)} model. Use the same model family for both passes."
-            )
-        path = as_path(sigmas, "resample", "RewindResampler") if sigmas is not None else state.resample_path()
-        if state is not None and sigmas is not None and abs(path[0] - state.path[-1]) > 1e-4 * max(1.0, path[0]):
-            log.warning("RewindResampler: 'sigmas' starts at %.4g but the latent was unsampled to %.4g; the roundtrip "
-                        "will not be exact. Disconnect 'sigmas' to use the unsampler's schedule.", path[0], state.path[-1])
-        check_schedule(model, path, "RewindResampler")
-        chosen = (state.solver if state is not None else "euler") if solver == MATCH else solver
-        if state is not None and state.exact and chosen != state.solver:
-            log.warning("RewindResampler: the latent was unsampled to retrace %s steps exactly; %s will not land "
-                        "back on the input. Pick 'match unsampler' for an exact roundtrip.", state.solver, chosen)
-        hook_factory = coherence.make_hook if coherence is not None else None
-        # A coupled path is retraced from its last two states, when the schedule is the unsampler's own.
-        retrace = state is not None and sigmas is None and chosen == state.solver and state.previous is not None
-        sampler = RewindSampler("resample", chosen, hook_factory=hook_factory,
-                                trajectory=state.trajectory if state is not None else None,
-                                previous=state.previous if retrace else None,
-                                noise_rounding=state.noise_rounding if retrace else None)
+        check_latent(model, latent["samples"])
+        plan = plan_resample(latent.get(LATENT_KEY), tuple(latent["samples"].shape), solver, model_family(model),
+                             as_path(sigmas, "resample") if sigmas is not None else None)
+        for note in [*plan.notes, *check_schedule(model, list(plan.path))]:
+            warn(cls, note)
+        sampler = RewindSampler("resample", plan.solver, hook_factory=coherence.make_hook if coherence is not None else None,
+                                trajectory=plan.trajectory, previous=plan.previous, noise_rounding=plan.noise_rounding)
         clean = {k: v for k, v in latent.items() if k != LATENT_KEY}
-        samples = run(_windowed(model, context_options), positive, negative, clean, cfg, sampler, path)
+        samples = run(_windowed(model, context_options), positive, negative, clean, cfg, sampler, list(plan.path))
         return io.NodeOutput({**clean, "samples": samples})
-
-
-def _unsampled_state(latent: dict, samples: torch.Tensor, sigmas_connected: bool) -> UnsampledState | None:
-    state = latent.get(LATENT_KEY)
-    if state is None:
-        log.warning("RewindResampler: the latent was not unsampled by RewindUnsampler (or a node in between dropped "
-                    "its state); falling back to plain zero-noise resampling.")
-        return None
-    if tuple(samples.shape) != state.shape:
-        changed = (f"RewindResampler: the latent's shape {tuple(samples.shape)} differs from the {state.shape} "
-                   "RewindUnsampler produced (sliced, resized or re-batched in between), so the unsampler's "
-                   "schedule and trajectory no longer match it")
-        if not sigmas_connected:
-            raise RewindInputError(f"{changed}. Slice or resize before unsampling, not between the two passes.")
-        log.warning("%s; resampling with the connected 'sigmas' instead.", changed)
-        return None
-    return state
 
 
 class RewindAYSScheduler(io.ComfyNode):
@@ -224,25 +170,14 @@ class RewindAYSScheduler(io.ComfyNode):
         )
 
     @classmethod
-    @checked_inputs
+    @checked
     def execute(cls, model_type, steps, denoise, flow_shift=ays.DEFAULT_FLOW_SHIFT, model=None) -> io.NodeOutput:
-        sigma_max = model_sigma_max(model, model_type) if model is not None else None
-        try:
-            sigmas = ays.ays_sigmas(model_type, steps, denoise, flow_shift, sigma_max)
-        except ValueError as error:
-            raise RewindInputError(f"RewindAYSScheduler: {error}") from None
+        sigma_max = None
+        if model is not None:
+            ays.check_family(model_type, model_family(model))
+            sigma_max = model_sigma_max(model)
+        sigmas = ays.ays_sigmas(model_type, steps, denoise, flow_shift, sigma_max)
         return io.NodeOutput(torch.tensor(sigmas, dtype=torch.float32))
-
-
-def model_sigma_max(model, model_type: str) -> float:
-    """The noise level the model samples from, after any patch (AnimateDiff-Evolved's beta_schedule)."""
-    family = model_family(model)
-    if (family == "flow") != (model_type in ays.FLOW_MODEL_TYPES):
-        kind = "a flow model (Wan2.1)" if family == "flow" else "an SD-type model"
-        choices = "Wan2.1" if family == "flow" else "SD1, SDXL or SVD"
-        raise RewindInputError(f"RewindAYSScheduler: model_type {model_type} does not fit the connected model, which is "
-                               f"{kind}. Pick {choices}, or disconnect 'model'.")
-    return float(model.get_model_object("model_sampling").sigma_max)
 
 
 class RewindFlipSigmas(io.ComfyNode):
@@ -260,12 +195,9 @@ class RewindFlipSigmas(io.ComfyNode):
         )
 
     @classmethod
-    @checked_inputs
+    @checked
     def execute(cls, sigmas) -> io.NodeOutput:
-        try:
-            paths.noise_levels(sigmas.tolist(), "RewindFlipSigmas 'sigmas'")
-        except paths.ScheduleError as error:
-            raise RewindInputError(str(error)) from None
+        paths.noise_levels(sigmas.tolist(), "'sigmas'")
         return io.NodeOutput(torch.tensor(paths.flip(sigmas.tolist()), dtype=sigmas.dtype))
 
 
@@ -289,7 +221,7 @@ class RewindUnsampleSampler(io.ComfyNode):
         )
 
     @classmethod
-    @checked_inputs
+    @checked
     def execute(cls, solver, exact_iterations) -> io.NodeOutput:
         return io.NodeOutput(unsample_sampler(solver, exact_iterations))
 
@@ -308,7 +240,7 @@ class RewindResampleSampler(io.ComfyNode):
         )
 
     @classmethod
-    @checked_inputs
+    @checked
     def execute(cls, solver) -> io.NodeOutput:
         return io.NodeOutput(RewindSampler("resample", solver))
 

@@ -103,7 +103,7 @@ def reference_workflow(video_name: str, prompt: str = DEFAULT_PROMPT, size: JobS
     return {
         "1": node("RewindLoadVideo", "Load video", video=video_name, force_rate=0.0, custom_width=width, custom_height=height,
                   frame_load_cap=frames, skip_first_frames=0, select_every_nth=1, model_preset="none"),
-        "2": node("RewindReferenceModel", "Reference model", family="SD1.5", data="gaussian"),
+        "2": node("RewindReferenceModel", "Reference model", model_type="SD1.5", data="gaussian"),
         "3": node("VAEEncode", "Encode", pixels=["1", 0], vae=["2", 1]),
         "4": node("RewindAYSScheduler", "AYS schedule", model_type="SD1", steps=16, denoise=1.0),
         "10": node("CLIPTextEncode", "Source prompt", text=SOURCE_PROMPT, clip=["2", 3]),

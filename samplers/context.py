@@ -27,13 +27,16 @@ from typing import Callable
 
 import torch
 
+from ..presets import WAN21
+
 SCHEDULES = ("static", "uniform", "looped", "batched")
 FUSE_METHODS = ("flat", "pyramid", "overlap-linear", "relative")
 LAYOUT_AUTO = "auto"
 LAYOUT_FRAME_BATCH = "frame batch (SD1.5/SDXL/AnimateDiff/Hotshot)"
 LAYOUT_TEMPORAL = "Wan2.1 temporal axis"
 LAYOUTS = (LAYOUT_AUTO, LAYOUT_FRAME_BATCH, LAYOUT_TEMPORAL)
-TEMPORAL_COMPRESSION = 4  # Wan2.1's VAE: latent frame 0 is pixel frame 0, then 4 pixel frames per latent frame
+# Wan2.1's VAE: latent frame 0 is pixel frame 0, then this many pixel frames per latent frame.
+TEMPORAL_COMPRESSION = WAN21.temporal_compression
 
 
 @dataclass(frozen=True)

@@ -6,18 +6,15 @@ In both, the probability-flow ODE is dx/dsigma = (x - x0_hat) / sigma, so one se
 """
 from __future__ import annotations
 
+import torch
+
 FAMILIES = ("eps", "flow")
 
 
-def alpha(family: str, sigma: float) -> float:
-    """Signal scale at `sigma`."""
+def alpha(family: str, sigma):
+    """Signal scale at `sigma`: a float, or a tensor of sigmas (then one scale per element)."""
     if family == "eps":
-        return 1.0
+        return torch.ones_like(sigma) if isinstance(sigma, torch.Tensor) else 1.0
     if family == "flow":
         return 1.0 - sigma
     raise ValueError(f"Unknown model family {family!r}: expected one of {FAMILIES}.")
-
-
-def max_sigma(family: str) -> float | None:
-    """The largest meaningful sigma (pure noise), or None when the family has no upper bound."""
-    return 1.0 if family == "flow" else None

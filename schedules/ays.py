@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..presets import AYS_OPTIONS
+
 NOISE_LEVELS = {
     "SD1": [14.6146412293, 6.4745760956, 3.8636745985, 2.6946151520, 1.8841921177, 1.3943805092,
             0.9642583904, 0.6523686016, 0.3977456272, 0.1515232662, 0.0291671582],
@@ -15,8 +17,8 @@ NOISE_LEVELS = {
              0.5550693289, 0.3798540708, 0.2332364134, 0.1114188177, 0.0291671582],
     "SVD": [700.00, 54.5, 15.886, 7.977, 4.248, 1.789, 0.981, 0.403, 0.173, 0.034, 0.002],
 }
-FLOW_MODEL_TYPES = ("Wan2.1",)
-MODEL_TYPES = (*NOISE_LEVELS, *FLOW_MODEL_TYPES)
+MODEL_TYPES = tuple(AYS_OPTIONS)  # the scheduler's model_type options: SD1, SDXL, SVD, Wan2.1
+FLOW_MODEL_TYPES = tuple(option for option, model in AYS_OPTIONS.items() if model.family == "flow")
 # Measured in bench/roundtrip.py: exact inversion loses accuracy as the shift grows (first step gets coarse).
 DEFAULT_FLOW_SHIFT = 3.0
 
@@ -62,14 +64,26 @@ def ays_sigmas(model_type: str, steps: int, denoise: float = 1.0, flow_shift: fl
         raise ValueError(f"AYS needs at least 1 step, got {steps}.")
     if denoise <= 0.0:
         return []
-    levels = NOISE_LEVELS["SD1" if model_type in FLOW_MODEL_TYPES else model_type]
-    if sigma_max is not None and model_type not in FLOW_MODEL_TYPES:
+    flow = AYS_OPTIONS[model_type].family == "flow"
+    levels = NOISE_LEVELS[AYS_OPTIONS[model_type].ays_table]
+    if sigma_max is not None and not flow:
         levels = with_top_level(levels, sigma_max, model_type)
     sigmas = np.asarray(levels, dtype=np.float64) if steps + 1 == len(levels) else loglinear_interp(levels, steps + 1)
-    if model_type in FLOW_MODEL_TYPES:
+    if flow:
         sigmas = ve_to_flow(sigmas, flow_shift)
         sigmas[0] = 1.0
     total = steps if denoise >= 1.0 else round(steps * denoise)
     sigmas = sigmas[-(total + 1):]
     sigmas[-1] = 0.0
     return [float(s) for s in sigmas]
+
+
+def check_family(model_type: str, family: str) -> None:
+    """Refuses a schedule for the other family (flow vs eps) than the connected model's."""
+    if AYS_OPTIONS[model_type].family == family:
+        return
+    fitting = [option for option, model in AYS_OPTIONS.items() if model.family == family]
+    choices = " or ".join(filter(None, [", ".join(fitting[:-1]), fitting[-1]]))
+    kind = "a flow model" if family == "flow" else "an eps (SD-type) model"
+    raise ValueError(f"model_type {model_type} does not fit the connected model, which is {kind}. Pick {choices}, "
+                     "or disconnect 'model'.")

@@ -9,7 +9,7 @@ copy in .cache/comfyui-0.3.75 (scripts/setup_env.sh) or $COMFYUI_PATH. Core, Ani
 VideoHelperSuite schemas come from workflows/source/peer_object_info.json, their /object_info dumps
 trimmed to the node types the workflows use; --refresh-peer-schemas DIR regenerates it from the full
 dumps in DIR (comfyui_0.3.75, animatediff_evolved, videohelpersuite .object_info.json), e.g. after a
-family starts using another core or AnimateDiff node.
+recipe starts using another core or AnimateDiff node.
 """
 from __future__ import annotations
 

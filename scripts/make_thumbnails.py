@@ -26,7 +26,7 @@ from rewind.rewind_queue.api import ComfyAPI  # noqa: E402
 from rewind.rewind_queue.main_job import run_job  # noqa: E402
 from rewind.rewind_queue.server import ComfyServer, prepare_base_directory  # noqa: E402
 from rewind.video_io import LoadRequest, load_frames, plan_load, probe  # noqa: E402
-from rewind.workflows.source import FAMILIES, WORKFLOWS_DIR, template_entry  # noqa: E402
+from rewind.workflows.source import RECIPES, WORKFLOWS_DIR, template_entry  # noqa: E402
 
 SIZE = 512  # the template browser crops to a square card
 BAND = 92
@@ -59,7 +59,7 @@ def thumbnail(frames: np.ndarray, title: str) -> Image.Image:
 
 def main() -> int:
     frames = reference_job_frames()
-    for name in FAMILIES:
+    for name in RECIPES:
         path = WORKFLOWS_DIR / f"{name}.jpg"
         thumbnail(frames, template_entry(name)["title"].removesuffix(" video style transfer")).save(path, quality=85, optimize=True)
         print(path.relative_to(ROOT))

@@ -18,8 +18,8 @@ LOADER_OUTPUTS = {
     "ADE_UseEvolvedSampling": {0: 0},  # the motion-model MODEL (the browser tier runs the AnimateDiff workflows)
 }
 DROPPED = {"CLIPLoader"}
-# Core-only families and the reference family standing in for them; (frames, context length, overlap) in pixel frames.
-FAMILIES = {"sd15": "SD1.5", "sdxl": "SDXL", "wan21": "Wan2.1"}
+# Core-only recipes and the reference model type standing in for each; (frames, context length, overlap) in pixel frames.
+MODEL_TYPES = {"sd15": "SD1.5", "sdxl": "SDXL", "wan21": "Wan2.1"}
 TINY = {"SD1.5": (5, 2, 0), "SDXL": (5, 2, 0), "Wan2.1": (9, 5, 4)}
 
 
@@ -41,7 +41,7 @@ def ancestors(prompt: dict, node_ids) -> set[str]:
     return seen
 
 
-def with_reference_model(workflow: dict, family: str) -> dict:
+def with_reference_model(workflow: dict, model_type: str) -> dict:
     """The workflow with every loader and text encoder replaced by RewindReferenceModel outputs and
     ControlNet passed through. Text encoders stay in the prompt, unconnected, so --prompt still finds them."""
     prompt = copy.deepcopy(workflow)
@@ -60,7 +60,7 @@ def with_reference_model(workflow: dict, family: str) -> dict:
 
     for node in prompt.values():
         node["inputs"] = {key: resolve(value) for key, value in node["inputs"].items()}
-    prompt[REFERENCE_ID] = {"class_type": "RewindReferenceModel", "inputs": {"family": family, "data": "mixture"},
+    prompt[REFERENCE_ID] = {"class_type": "RewindReferenceModel", "inputs": {"model_type": model_type, "data": "mixture"},
                             "_meta": {"title": "Reference model (test)"}}
     outputs = [node_id for node_id, node in prompt.items() if node["class_type"] == "RewindVideoCombine"]
     keep = ancestors(prompt, outputs)
@@ -73,15 +73,15 @@ def with_reference_model(workflow: dict, family: str) -> dict:
     return prompt
 
 
-def shrunk(prompt: dict, family: str) -> dict:
+def shrunk(prompt: dict, model_type: str) -> dict:
     """A few 64x64 frames, 4 steps, 2 exact iterations, windows smaller than the clip so they are used."""
-    frames, length, overlap = TINY[family]
+    frames, length, overlap = TINY[model_type]
     sizes = {
         "RewindLoadVideo": {"custom_width": 64, "custom_height": 64, "frame_load_cap": frames},
         "RewindAYSScheduler": {"steps": 4},
         "RewindUnsampler": {"exact_iterations": 2},
         "RewindContextOptions": {"context_length": length, "context_overlap": overlap},
-        "RewindVideoCombine": {"filename_prefix": f"workflow_test/{family}"},
+        "RewindVideoCombine": {"filename_prefix": f"workflow_test/{model_type}"},
     }
     for node in prompt.values():
         node["inputs"].update(sizes.get(node["class_type"], {}))

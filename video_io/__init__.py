@@ -1,4 +1,4 @@
-"""Streaming video in and out through ffmpeg pipes (numpy/opencv/imageio-ffmpeg only, no ComfyUI).
+"""Streaming video in and out through ffmpeg pipes (numpy and imageio-ffmpeg only, no ComfyUI).
 
 Decoding hands over one uint8 frame at a time and encoding takes one at a time, so memory stays at
 the size of the requested output; colours go through explicitly stated matrices and ranges."""

@@ -1,7 +1,7 @@
-"""Range and choice checks for node inputs, worded for the person filling them in.
+"""Range and choice checks for video_io's options, worded for the person filling them in.
 
-ComfyUI skips its own min/max checks for NaN and for inputs a node validates itself, and 0.3.75
-skips combo checks for V3 nodes entirely, so the core checks every value it is given."""
+The Limit tables are the one statement of each range: the node schemas take their min/max from them
+(`Limit.bounds`), and `check_number` / `check_choice` apply them for callers outside ComfyUI."""
 from __future__ import annotations
 
 import math
@@ -15,6 +15,10 @@ class Limit:
     low: float
     high: float
     meaning: str  # what the low end (or the input) does, for the error message
+
+    def bounds(self) -> dict:
+        """The limit as a node schema's min and max, so the node checks the same range."""
+        return {"min": self.low, "max": self.high}
 
 
 def check_number(name: str, value, limit: Limit, whole: bool) -> None:

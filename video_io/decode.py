@@ -9,6 +9,7 @@ from typing import Iterator
 
 import numpy as np
 
+from ..presets import LOAD_PRESETS
 from .checks import Limit, check_choice, check_number
 from .ffmpeg import StopCheck, VideoIOError, input_args, never_stop, stderr_tail, streaming_run
 from .probe import SCALE_MATRICES, VideoProbe
@@ -23,10 +24,7 @@ class ModelPreset:
 
 MODEL_PRESETS = {
     "none": ModelPreset(1, 0.0, 1),
-    "SD1.5 (8 px)": ModelPreset(8, 0.0, 1),
-    "SDXL (8 px)": ModelPreset(8, 0.0, 1),
-    "AnimateDiff (8 px, 8 fps)": ModelPreset(8, 8.0, 1),
-    "Wan2.1 (16 fps, 4n+1 frames, 16 px)": ModelPreset(16, 16.0, 4),
+    **{label: ModelPreset(model.size_multiple, model.fps, model.frame_group) for label, model in LOAD_PRESETS.items()},
 }
 RESIZE_MODES = ("crop", "pad", "stretch")
 FIT_HEADROOM = 0.8  # leave a fifth of free RAM to everything else in the workflow

@@ -85,6 +85,9 @@ def check_options(options: EncodeOptions) -> None:
     for name, limit in ENCODE_LIMITS.items():
         check_number(name, getattr(options, name), limit, whole=name != "frame_rate")
     check_choice("pix_fmt", options.pix_fmt, PIX_FMT_CHOICES)
+    spec = format_spec(options.format)
+    if spec.crf_max is not None and options.crf > spec.crf_max:
+        raise VideoIOError(f"crf {options.crf} is out of range for {options.format}: use 0 to {spec.crf_max} (lower is better quality).")
     resolve_pix_fmt(options)
 
 
@@ -126,8 +129,6 @@ def video_filter(spec: FormatSpec, pix_fmt: str) -> str:
 
 
 def quality_args(spec: FormatSpec, options: EncodeOptions, pix_fmt: str) -> list[str]:
-    if spec.crf_max is not None and not 0 <= options.crf <= spec.crf_max:
-        raise VideoIOError(f"crf {options.crf} is out of range for {options.format}: use 0 to {spec.crf_max} (lower is better quality).")
     if spec.extension == "webp":
         return ["-quality", str(100 - options.crf)]
     if spec.extension == "mov":

@@ -26,7 +26,7 @@ from rewind.rewind_queue.main_job import reference_workflow
 from rewind.rewind_queue.server import PACK_LINK_NAME, ComfyServer, prepare_base_directory
 from rewind.rewind_queue.workflow import ui_to_api, with_required_defaults
 from rewind.testbed.weight_free_workflows import shrunk, with_reference_model
-from rewind.workflows.source import FAMILIES, WORKFLOWS_DIR
+from rewind.workflows.source import RECIPES, WORKFLOWS_DIR
 from rewind.workflows.source.graph import NOTE_TYPES
 from rewind.workflows.source.schemas import peer_object_info
 
@@ -34,14 +34,14 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = HERE / "screenshots"
-NAMES = sorted(FAMILIES)
+NAMES = sorted(RECIPES)
 MAIN_JOB = "api:main_job"  # `make run`'s reference job, loaded from its API prompt: Roundtrip Report included
-SAMPLE_CLIP = "rewind_sample.mp4"  # what the pack puts in the input folder (nodes/video.py)
+SAMPLE_CLIP = "rewind_sample.mp4"  # what the pack puts in the input folder (comfy_glue/folders.py)
 RENDERERS = ("classic", "vue")
 # The newest frontend, installed by scripts/install_browser.sh next to the venv.
 LATEST_FRONTEND = Path(os.environ.get("REWIND_CACHE") or ROOT / ".cache") / "frontend-latest"
 # The reference model standing in for each workflow's weights (the run needs no downloads).
-REFERENCE_FAMILY = {"sd15": "SD1.5", "sdxl": "SDXL", "animatediff": "SD1.5", "hotshot_xl": "SDXL", "wan21": "Wan2.1"}
+REFERENCE_MODEL_TYPE = {"sd15": "SD1.5", "sdxl": "SDXL", "animatediff": "SD1.5", "hotshot_xl": "SDXL", "wan21": "Wan2.1"}
 # The frontend's media preview widget rides along in the queued prompt; the server ignores it.
 FRONTEND_ONLY_INPUTS = {"video-preview"}
 # WCAG AA for body text.
@@ -61,8 +61,8 @@ def load(name: str) -> tuple[dict, dict]:
 
 
 def weight_free_run(name: str) -> dict:
-    family = REFERENCE_FAMILY[name]
-    prompt = shrunk(with_reference_model(load(name)[1], family), family)
+    model_type = REFERENCE_MODEL_TYPE[name]
+    prompt = shrunk(with_reference_model(load(name)[1], model_type), model_type)
     prompt[next(k for k, n in prompt.items() if n["class_type"] == "RewindVideoCombine")]["inputs"]["filename_prefix"] = f"browser/{name}"
     return prompt
 
@@ -212,11 +212,11 @@ def test_video_combine_shows_only_the_widgets_its_format_uses(frontend):
 def test_the_template_browser_shows_every_workflow_titled_in_order_with_its_thumbnail(frontend):
     seen = frontend["templates"]
     entries = json.loads((ROOT / "web" / "templates.json").read_text())
-    assert [entry["name"] for entry in entries] == list(FAMILIES)
+    assert [entry["name"] for entry in entries] == list(RECIPES)
     positions = [seen["text"].find(entry["title"]) for entry in entries]
     assert -1 not in positions and positions == sorted(positions), (seen["category"], seen["text"][:3000])
     shown = {thumbnail["src"].split("?")[0].rsplit("/", 1)[-1]: thumbnail["loaded"] for thumbnail in seen["thumbnails"]}
-    assert shown == {f"{name}.jpg": True for name in FAMILIES}
+    assert shown == {f"{name}.jpg": True for name in RECIPES}
     assert from_the_pack(seen["errors"]) == []
 
 

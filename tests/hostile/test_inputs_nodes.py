@@ -18,7 +18,7 @@ def node(class_type: str, **inputs) -> dict:
 def unsample_prompt(cfg=1.0, multiplier=1.0, tail: dict | None = None) -> dict:
     """Reference model -> 2 tiny latents (times `multiplier`) -> RewindUnsampler -> `tail`."""
     return {
-        "model": node("RewindReferenceModel", family="SD1.5", data="gaussian"),
+        "model": node("RewindReferenceModel", model_type="SD1.5", data="gaussian"),
         "empty": node("EmptyLatentImage", width=64, height=64, batch_size=2),
         "scaled": node("LatentMultiply", samples=["empty", 0], multiplier=multiplier),
         "sigmas": node("RewindAYSScheduler", model_type="SD1", steps=4, denoise=1.0, flow_shift=3.0),
@@ -38,9 +38,9 @@ CASES = {
         {"sigmas": node("RewindAYSScheduler", model_type="SD1", steps=8, denoise=math.nan, flow_shift=3.0),
          "show": node("PreviewAny", source=["sigmas", 0])},
         "RewindAYSScheduler: 'denoise' is nan; set a number from 0.0 to 1.0."),
-    "reference model family not an option": (
-        {"model": node("RewindReferenceModel", family="bogus", data="mixture"), "show": node("PreviewAny", source=["model", 0])},
-        "RewindReferenceModel: 'family' is 'bogus', which is not one of its options"),
+    "reference model type not an option": (
+        {"model": node("RewindReferenceModel", model_type="bogus", data="mixture"), "show": node("PreviewAny", source=["model", 0])},
+        "RewindReferenceModel: 'model_type' is 'bogus', which is not one of its options"),
     "cfg NaN": (unsample_prompt(cfg=math.nan), "RewindUnsampler: 'cfg' is nan; set a number from 0.0 to 30.0."),
     "cfg linked past its maximum": (
         {**unsample_prompt(cfg=["big", 0]), "big": node("PrimitiveFloat", value=1000.0)},

@@ -5,6 +5,7 @@ else by the node before any ffmpeg work."""
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 
 import pytest
@@ -48,13 +49,13 @@ def refusal(client, prompt: dict) -> str:
 def test_loader_inputs_out_of_range_are_refused_naming_node_and_input(client, name, value):
     message = refusal(client, load_and_combine(client.good, load={name: value}))
     print(f"\n{message}")
-    assert message.startswith(f"RewindLoadVideo: {name}"), message
+    assert re.match(rf"RewindLoadVideo: '?{name}'?[: ]", message), message
     assert "\n" not in message
 
 
 @pytest.mark.parametrize("name, value, says", [
-    ("format", "video/avi", "is not one of the choices"), ("pix_fmt", "rgb48", "is not one of the choices"),
-    ("pix_fmt", "yuv422p10le", "does not work with image/gif"), ("frame_rate", NAN, "must be a number"),
+    ("format", "video/avi", "is not one of its options"), ("pix_fmt", "rgb48", "is not one of its options"),
+    ("pix_fmt", "yuv422p10le", "does not work with image/gif"), ("frame_rate", NAN, "set a number"),
     ("frame_rate", 0.0, "smaller than min"), ("crf", 70, "out of range for video/h264-mp4"),
     ("loop_count", -1, "smaller than min"),
 ])

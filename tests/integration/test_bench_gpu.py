@@ -9,7 +9,7 @@ from rewind.testbed import REPO_ROOT
 
 
 def test_the_gpu_bench_runs_at_toy_sizes_and_lists_every_unsample_mode(comfy):
-    from rewind.nodes.sampling import UNSAMPLE_SOLVERS
+    from rewind.samplers.modes import UNSAMPLE_SOLVERS
 
     result = subprocess.run([sys.executable, "bench/gpu.py", "--toy", "--steps", "1"], cwd=REPO_ROOT,
                             capture_output=True, text=True, timeout=900)

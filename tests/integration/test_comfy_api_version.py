@@ -9,7 +9,7 @@ import pytest
 
 @pytest.fixture
 def comfy_api(comfy):
-    from rewind.nodes import comfy_api
+    from rewind.comfy_glue import api as comfy_api
 
     return comfy_api
 

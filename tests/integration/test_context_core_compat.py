@@ -14,26 +14,30 @@ import types
 import pytest
 import torch
 
+from rewind.presets import MODEL_TYPES
 from rewind.samplers.context import ContextOptions, plan_context
 from rewind.testbed import newer_core
 from rewind.testbed.analytic import analytic_patcher, run_sampler
 
 
-
 @pytest.fixture
 def newer_core_windows(comfy, monkeypatch):
-    """The stand-in installed as `comfy.context_windows` and the pack's context nodes re-imported under it."""
+    """The stand-in installed as `comfy.context_windows` and the pack's context handler (and the sampling
+    nodes that install it) re-imported under it."""
     import comfy as comfy_package
 
-    from rewind.nodes import context
+    from rewind.comfy_glue import context_handler
+    from rewind.nodes import sampling
 
     stand_in = newer_core.module()
     newer_core.constructed.clear()
     with monkeypatch.context() as patch:
         patch.setitem(sys.modules, "comfy.context_windows", stand_in)
         patch.setattr(comfy_package, "context_windows", stand_in)
-        yield importlib.reload(context)
-    importlib.reload(context)
+        importlib.reload(context_handler)
+        yield importlib.reload(sampling)
+    importlib.reload(context_handler)
+    importlib.reload(sampling)
 
 
 def window_recorder(model):
@@ -52,37 +56,37 @@ def window_recorder(model):
     return clone, calls
 
 
-def reference_roundtrip(family, latent, context_options=None):
+def reference_roundtrip(model_type, latent, context_options=None):
     from rewind.nodes import diagnostics, sampling
 
-    model, _, cond, _ = diagnostics.RewindReferenceModel.execute(family, "mixture").result
+    model, _, cond, _ = diagnostics.RewindReferenceModel.execute(model_type, "mixture").result
     model, calls = window_recorder(model)
-    sigmas = sampling.RewindAYSScheduler.execute({"SD1.5": "SD1", "Wan2.1": "Wan2.1"}[family], 6, 1.0).result[0]
+    sigmas = sampling.RewindAYSScheduler.execute(MODEL_TYPES[model_type].ays_option, 6, 1.0).result[0]
     noise = sampling.RewindUnsampler.execute(model, cond, cond, {"samples": latent}, 1.0, sigmas, "exact", 4,
                                              context_options).result[0]
     out = sampling.RewindResampler.execute(model, cond, cond, noise, 1.0, "match unsampler", None, context_options).result[0]
     return out["samples"], calls
 
 
-def encoded_clips(family, frames, clips):
+def encoded_clips(model_type, frames, clips):
     from rewind.nodes import diagnostics
 
-    vae = diagnostics.RewindReferenceModel.execute(family, "mixture").result[1]
+    vae = diagnostics.RewindReferenceModel.execute(model_type, "mixture").result[1]
     generator = torch.Generator().manual_seed(4)
     return torch.cat([vae.encode(torch.rand(frames, 32, 32, 3, generator=generator)) for _ in range(clips)])
 
 
-@pytest.mark.parametrize("family, frames, clips, options, axis", [
+@pytest.mark.parametrize("model_type, frames, clips, options, axis", [
     ("SD1.5", 20, 1, ContextOptions(length=8, overlap=3, fuse_method="overlap-linear"), 0),
     ("Wan2.1", 41, 2, ContextOptions(length=17, overlap=4), 2),  # batch of 2 clips, 11 latent frames, windows of 5
 ])
-def test_windowed_roundtrip_runs_under_newer_core_context_windows(newer_core_windows, family, frames, clips, options, axis):
+def test_windowed_roundtrip_runs_under_newer_core_context_windows(newer_core_windows, model_type, frames, clips, options, axis):
     with pytest.raises(ZeroDivisionError):  # the stand-in is faithful: a window built the 0.3.x way fails as in issue 12
         sys.modules["comfy.context_windows"].IndexListContextWindow([0, 1, 2], dim=0)
     newer_core.constructed.clear()
-    latent = encoded_clips(family, frames, clips)
-    whole, whole_calls = reference_roundtrip(family, latent)
-    out, calls = reference_roundtrip(family, latent, options)
+    latent = encoded_clips(model_type, frames, clips)
+    whole, whole_calls = reference_roundtrip(model_type, latent)
+    out, calls = reference_roundtrip(model_type, latent, options)
 
     assert torch.linalg.norm(out - whole) <= 1e-5 * torch.linalg.norm(whole)
     assert not newer_core.constructed, "Rewind built core's windows or handlers"
@@ -96,7 +100,7 @@ def test_core_hands_model_calls_to_the_context_handler_slot(comfy):
     """The one core protocol the windows rely on: should_use_context(...) then execute(calc_cond_batch, ...)."""
     import comfy.model_base
 
-    from rewind.nodes.context import apply_context_windows
+    from rewind.comfy_glue.context_handler import apply_context_windows
 
     patcher = apply_context_windows(analytic_patcher(comfy), ContextOptions(length=8, overlap=2))
     handler = patcher.model_options["context_handler"]
@@ -124,7 +128,7 @@ def test_core_hands_model_calls_to_the_context_handler_slot(comfy):
 
 @pytest.mark.parametrize("newer_keywords", [{}, {"force_full_load": False, "force_offload": False}])
 def test_memory_budget_wrapper_takes_old_and_new_prepare_sampling_calls(comfy, newer_keywords):
-    from rewind.nodes.context import RewindContextHandler, _prepare_sampling_for_one_window
+    from rewind.comfy_glue.context_handler import RewindContextHandler, _prepare_sampling_for_one_window
 
     handler = RewindContextHandler(ContextOptions(length=8, overlap=2), frame_axis=0)
     prepared = []

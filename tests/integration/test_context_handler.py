@@ -10,7 +10,7 @@ from rewind.testbed.analytic import analytic_patcher, run_sampler
 
 @pytest.mark.parametrize("sampler_name", ["euler", "heun"])
 def test_handler_windows_calc_cond_batch_and_matches_whole_clip(comfy, sampler_name):
-    from rewind.nodes.context import apply_context_windows
+    from rewind.comfy_glue.context_handler import apply_context_windows
 
     options = ContextOptions(length=8, overlap=3, fuse_method="pyramid")
     latent = torch.randn(20, 4, 8, 8, generator=torch.Generator().manual_seed(0)) * 14.6
@@ -33,7 +33,7 @@ def test_handler_windows_calc_cond_batch_and_matches_whole_clip(comfy, sampler_n
 
 
 def test_handler_uses_temporal_axis_for_wan_latents(comfy):
-    from rewind.nodes.context import apply_context_windows
+    from rewind.comfy_glue.context_handler import apply_context_windows
 
     options = ContextOptions(length=17, overlap=4)  # 5 latent frames, overlap 1
     patcher = apply_context_windows(analytic_patcher(comfy, latent_dimensions=3), options)
@@ -50,7 +50,7 @@ def test_handler_uses_temporal_axis_for_wan_latents(comfy):
 def test_per_frame_conds_and_controlnet_hints_are_sliced_per_window(comfy):
     import comfy.conds
     import comfy.controlnet
-    from rewind.nodes.context import RewindContextHandler
+    from rewind.comfy_glue.context_handler import RewindContextHandler
 
     handler = RewindContextHandler(ContextOptions(length=4, overlap=1), frame_axis=0)
     x = torch.arange(10.0).reshape(10, 1, 1, 1).expand(10, 4, 2, 2)
@@ -116,7 +116,7 @@ def test_controls_run_each_window_on_its_own_hint_frames(comfy, kind):
     import comfy.sample
     import comfy.samplers
 
-    from rewind.nodes.context import apply_context_windows
+    from rewind.comfy_glue.context_handler import apply_context_windows
 
     recorder = HintRecorder()
     cpu = torch.device("cpu")
@@ -135,7 +135,7 @@ def test_controls_run_each_window_on_its_own_hint_frames(comfy, kind):
 
 
 def test_sampling_cleanup_drops_per_window_controlnet_views(comfy):
-    from rewind.nodes.context import apply_context_windows
+    from rewind.comfy_glue.context_handler import apply_context_windows
 
     patcher = apply_context_windows(analytic_patcher(comfy), ContextOptions(length=8, overlap=2))
     handler = patcher.model_options["context_handler"]
@@ -147,7 +147,7 @@ def test_sampling_cleanup_drops_per_window_controlnet_views(comfy):
 
 
 def test_layout_mismatch_is_explained(comfy):
-    from rewind.nodes.context import RewindContextHandler
+    from rewind.comfy_glue.context_handler import RewindContextHandler
 
     handler = RewindContextHandler(ContextOptions(layout=LAYOUT_TEMPORAL), frame_axis=2)
     with pytest.raises(ValueError, match="layout"):
@@ -157,7 +157,7 @@ def test_layout_mismatch_is_explained(comfy):
 def test_clip_too_long_for_memory_says_how_many_frames_fit(comfy, monkeypatch):
     import comfy.model_management
 
-    from rewind.nodes.context import MIN_STATE_COPIES, apply_context_windows, ensure_clip_fits
+    from rewind.comfy_glue.context_handler import MIN_STATE_COPIES, apply_context_windows, ensure_clip_fits
 
     monkeypatch.setattr(comfy.model_management, "get_free_memory", lambda device=None: 100 * 1024 * 4)
     with pytest.raises(MemoryError, match="at most 100 frames fit"):

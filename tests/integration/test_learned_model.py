@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 
+from rewind.reference import latent_psnr
 from rewind.testbed.comfy_env import ModelCallCounter
 from rewind.testbed.learned_sd15 import (CONDITIONS, FIXTURE, UNET_CONFIG, held_out_latents, load_learned_model,
                                         train)
@@ -60,7 +61,7 @@ def test_the_model_has_learned_to_denoise_and_its_prompts_matter(learned):
 def test_default_unsampler_roundtrips_the_learned_model(learned, cfg, min_psnr):
     """The issue's target: held-out data, 16 AYS steps, same prompt and CFG both passes, default
     unsampler + 'match unsampler'; <= 3 model calls per step for both passes; noise of the right scale."""
-    from rewind.nodes import diagnostics, sampling
+    from rewind.nodes import sampling
 
     model, conditioning = learned
     model = model.clone()
@@ -74,7 +75,7 @@ def test_default_unsampler_roundtrips_the_learned_model(learned, cfg, min_psnr):
                                                  sigmas, "bdia").result[0]
         out = sampling.RewindResampler.execute(model, conditioning[condition], conditioning[""], noise, cfg,
                                                "match unsampler").result[0]
-        assert diagnostics.latent_psnr(latent["samples"], out["samples"]) >= min_psnr, condition
+        assert latent_psnr(latent["samples"], out["samples"]) >= min_psnr, condition
         assert counter.calls <= 3 * STEPS
         if cfg <= 3.0:
             ideal = math.sqrt(float(clean.var()) + float(sigmas[0]) ** 2)

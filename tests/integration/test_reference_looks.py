@@ -3,8 +3,8 @@ Encode, the Rewind nodes and both latent families, and stays exact for the same 
 import pytest
 import torch
 
-
-FAMILY_AYS = {"SD1.5": "SD1", "Wan2.1": "Wan2.1"}
+from rewind.presets import MODEL_TYPES
+from rewind.reference import latent_psnr
 
 
 @pytest.fixture(scope="module")
@@ -16,35 +16,35 @@ def nodes(comfy):
     return sampling, diagnostics, CLIPTextEncode()
 
 
-def clip_pixels(family):
-    frames = 9 if family == "Wan2.1" else 3
+def clip_pixels(model_type):
+    frames = 9 if model_type == "Wan2.1" else 3
     coarse = torch.rand(frames, 3, 4, 4, generator=torch.Generator().manual_seed(5))
     return torch.nn.functional.interpolate(coarse, size=(64, 64), mode="bilinear").movedim(1, -1)
 
 
-def restyle(nodes, family, source_prompt, target_prompt):
+def restyle(nodes, model_type, source_prompt, target_prompt):
     sampling, diagnostics, text_encode = nodes
-    model, vae, blank, clip = diagnostics.RewindReferenceModel.execute(family, "gaussian").result
-    pixels = clip_pixels(family)
+    model, vae, blank, clip = diagnostics.RewindReferenceModel.execute(model_type, "gaussian").result
+    pixels = clip_pixels(model_type)
     latent = {"samples": vae.encode(pixels)}
     source, = text_encode.encode(clip, source_prompt)
     target, = text_encode.encode(clip, target_prompt)
-    sigmas = sampling.RewindAYSScheduler.execute(FAMILY_AYS[family], 16, 1.0).result[0]
+    sigmas = sampling.RewindAYSScheduler.execute(MODEL_TYPES[model_type].ays_option, 16, 1.0).result[0]
     noise = sampling.RewindUnsampler.execute(model, source, blank, latent, 1.0, sigmas, "exact").result[0]
     out = sampling.RewindResampler.execute(model, target, blank, noise, 1.0, "match unsampler").result[0]
-    return pixels, vae.decode(out["samples"]), diagnostics.latent_psnr(latent["samples"], out["samples"])
+    return pixels, vae.decode(out["samples"]), latent_psnr(latent["samples"], out["samples"])
 
 
-@pytest.mark.parametrize("family", ["SD1.5", "Wan2.1"])
+@pytest.mark.parametrize("model_type", ["SD1.5", "Wan2.1"])
 @pytest.mark.parametrize("prompt", ["a photo", "sepia"])
-def test_the_same_prompt_both_ways_returns_the_input(nodes, family, prompt):
-    *_, psnr = restyle(nodes, family, prompt, prompt)
+def test_the_same_prompt_both_ways_returns_the_input(nodes, model_type, prompt):
+    *_, psnr = restyle(nodes, model_type, prompt, prompt)
     assert psnr > 100.0
 
 
-@pytest.mark.parametrize("family", ["SD1.5", "Wan2.1"])
-def test_a_night_prompt_darkens_and_turns_blue(nodes, family):
-    source, night, psnr = restyle(nodes, family, "a photo", "night")
+@pytest.mark.parametrize("model_type", ["SD1.5", "Wan2.1"])
+def test_a_night_prompt_darkens_and_turns_blue(nodes, model_type):
+    source, night, psnr = restyle(nodes, model_type, "a photo", "night")
     assert psnr < 30.0
     assert night.mean() < source.mean() - 0.1
     assert night[..., 2].mean() > night[..., 0].mean() + 0.1

@@ -4,10 +4,9 @@ compared with the core path users wire today (FlipSigmas + SamplerCustom)."""
 import pytest
 import torch
 
+from rewind.presets import MODEL_TYPES
+from rewind.reference import latent_psnr
 from rewind.testbed.comfy_env import run_core  # core nodes are V1 on 0.3.52/0.3.64, V3 on 0.3.75
-
-
-FAMILY_AYS = {"SD1.5": "SD1", "SDXL": "SDXL", "Wan2.1": "Wan2.1"}
 
 
 @pytest.fixture(scope="module")
@@ -17,51 +16,51 @@ def nodes(comfy):
     return sampling, diagnostics
 
 
-def reference(nodes, family, data="mixture"):
+def reference(nodes, model_type, data="mixture"):
     _, diagnostics = nodes
-    model, vae, cond, _ = diagnostics.RewindReferenceModel.execute(family, data).result
-    frames = 9 if family == "Wan2.1" else 4
+    model, vae, cond, _ = diagnostics.RewindReferenceModel.execute(model_type, data).result
+    frames = 9 if model_type == "Wan2.1" else 4
     pixels = torch.rand(frames, 64, 64, 3, generator=torch.Generator().manual_seed(3))
     return model, cond, {"samples": vae.encode(pixels)}
 
 
-def rewind_roundtrip(nodes, family, solver, steps=16, cfg=1.0, data="mixture"):
+def rewind_roundtrip(nodes, model_type, solver, steps=16, cfg=1.0, data="mixture"):
     sampling, diagnostics = nodes
-    model, cond, latent = reference(nodes, family, data)
-    sigmas = sampling.RewindAYSScheduler.execute(FAMILY_AYS[family], steps, 1.0).result[0]
+    model, cond, latent = reference(nodes, model_type, data)
+    sigmas = sampling.RewindAYSScheduler.execute(MODEL_TYPES[model_type].ays_option, steps, 1.0).result[0]
     noise = sampling.RewindUnsampler.execute(model, cond, cond, latent, cfg, sigmas, solver).result[0]
     out = sampling.RewindResampler.execute(model, cond, cond, noise, cfg, "match unsampler").result[0]
-    return latent, noise, out, diagnostics.latent_psnr(latent["samples"], out["samples"])
+    return latent, noise, out, latent_psnr(latent["samples"], out["samples"])
 
 
-def native_roundtrip(nodes, family, steps=16):
+def native_roundtrip(nodes, model_type, steps=16):
     """What users wire today: FlipSigmas + SamplerCustom(euler, add_noise off), then SamplerCustom back."""
     from comfy_extras.nodes_custom_sampler import FlipSigmas, KSamplerSelect, SamplerCustom
 
     sampling, diagnostics = nodes
-    model, cond, latent = reference(nodes, family)
-    sigmas = sampling.RewindAYSScheduler.execute(FAMILY_AYS[family], steps, 1.0).result[0]
+    model, cond, latent = reference(nodes, model_type)
+    sigmas = sampling.RewindAYSScheduler.execute(MODEL_TYPES[model_type].ays_option, steps, 1.0).result[0]
     euler = run_core(KSamplerSelect, "euler")[0]
     flipped = run_core(FlipSigmas, sigmas.clone())[0]
     noise = run_core(SamplerCustom, model, False, 0, 1.0, cond, cond, euler, flipped, latent)[0]
     out = run_core(SamplerCustom, model, False, 0, 1.0, cond, cond, euler, sigmas, noise)[0]
-    return noise, diagnostics.latent_psnr(latent["samples"], out["samples"])
+    return noise, latent_psnr(latent["samples"], out["samples"])
 
 
 @pytest.mark.parametrize("solver", ["bdia", "exact", "exact_heun"])
-@pytest.mark.parametrize("family", ["SD1.5", "Wan2.1"])
-def test_exact_roundtrip_through_comfyui_is_above_60_db(nodes, family, solver):
-    _, noise, _, psnr = rewind_roundtrip(nodes, family, solver)
+@pytest.mark.parametrize("model_type", ["SD1.5", "Wan2.1"])
+def test_exact_roundtrip_through_comfyui_is_above_60_db(nodes, model_type, solver):
+    _, noise, _, psnr = rewind_roundtrip(nodes, model_type, solver)
     assert torch.isfinite(noise["samples"]).all()
     assert psnr >= 60.0
 
 
-@pytest.mark.parametrize("family", ["SD1.5", "Wan2.1"])
-def test_bdia_default_holds_the_closed_form_tables_at_two_calls_per_step(nodes, family):
+@pytest.mark.parametrize("model_type", ["SD1.5", "Wan2.1"])
+def test_bdia_default_holds_the_closed_form_tables_at_two_calls_per_step(nodes, model_type):
     """The default unsampler: >= 90 dB at 16 AYS steps on both families, about one call per step and pass."""
     sampling, _ = nodes
     assert next(i for i in sampling.RewindUnsampler.define_schema().inputs if i.id == "solver").default == "bdia"
-    _, noise, _, psnr = rewind_roundtrip(nodes, family, "bdia")
+    _, noise, _, psnr = rewind_roundtrip(nodes, model_type, "bdia")
     assert psnr >= 90.0
     state = noise[sampling.LATENT_KEY]
     assert state.exact and state.previous is not None and state.noise_rounding.abs().max() < 1e-5
@@ -75,8 +74,8 @@ def test_bdia_resampled_with_an_explicit_schedule_falls_back_without_its_partner
     noise = sampling.RewindUnsampler.execute(model, cond, cond, latent, 1.0, sigmas, "bdia").result[0]
     retraced = sampling.RewindResampler.execute(model, cond, cond, noise, 1.0, "match unsampler").result[0]
     rewired = sampling.RewindResampler.execute(model, cond, cond, noise, 1.0, "match unsampler", sigmas).result[0]
-    assert diagnostics.latent_psnr(latent["samples"], retraced["samples"]) > \
-        diagnostics.latent_psnr(latent["samples"], rewired["samples"]) + 30.0
+    assert latent_psnr(latent["samples"], retraced["samples"]) > \
+        latent_psnr(latent["samples"], rewired["samples"]) + 30.0
 
 
 def test_rewind_euler_is_no_worse_than_native_and_exact_is_far_better(nodes):
@@ -144,7 +143,7 @@ def test_sampler_objects_plug_into_core_sampler_custom(nodes):
     resampler = sampling.RewindResampleSampler.execute("euler").result[0]
     noise = run_core(SamplerCustom, model, False, 0, 1.0, cond, cond, unsampler, flipped, latent)[0]
     out = run_core(SamplerCustom, model, False, 0, 1.0, cond, cond, resampler, sigmas, noise)[0]
-    assert diagnostics.latent_psnr(latent["samples"], out["samples"]) >= 60.0
+    assert latent_psnr(latent["samples"], out["samples"]) >= 60.0
 
 
 def test_resampler_warns_and_falls_back_for_a_plain_latent(nodes, caplog):
@@ -257,7 +256,7 @@ def test_resampling_an_exact_latent_with_another_solver_warns(nodes, caplog):
     noise = sampling.RewindUnsampler.execute(model, cond, cond, latent, 1.0, sigmas, "exact").result[0]
     out = sampling.RewindResampler.execute(model, cond, cond, noise, 1.0, "dpmpp_2m").result[0]
     assert "will not land back on the input" in caplog.text
-    assert diagnostics.latent_psnr(latent["samples"], out["samples"]) < 60.0
+    assert latent_psnr(latent["samples"], out["samples"]) < 60.0
 
 
 def test_sampler_object_with_add_noise_on_says_it_ignores_the_noise(nodes, caplog):
@@ -282,7 +281,7 @@ def test_bdia_retraces_a_patched_model_exactly(nodes):
     sigmas = sampling.RewindAYSScheduler.execute("SD1", 16, 1.0).result[0]
     noise = sampling.RewindUnsampler.execute(model, cond, cond, latent, 1.0, sigmas, "bdia").result[0]
     out = sampling.RewindResampler.execute(model, cond, cond, noise, 1.0, "match unsampler").result[0]
-    assert diagnostics.latent_psnr(latent["samples"], out["samples"]) >= 90.0
+    assert latent_psnr(latent["samples"], out["samples"]) >= 90.0
 
 
 def sqrt_linear(model):
@@ -318,7 +317,7 @@ def test_the_ays_schedule_reads_the_model_and_unsampling_reaches_its_noise_level
 
     assert max(noise[LATENT_KEY].path) == pytest.approx(sigma_max) and "stops at sigma" not in caplog.text
     out = sampling.RewindResampler.execute(model, cond, cond, noise, 1.0, "match unsampler").result[0]
-    assert diagnostics.latent_psnr(latent["samples"], out["samples"]) >= 60.0
+    assert latent_psnr(latent["samples"], out["samples"]) >= 60.0
 
 
 def test_the_ays_schedule_refuses_a_model_type_of_the_other_family(nodes):

@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 import torch
 
@@ -111,8 +112,10 @@ def test_schemas_have_exact_names_descriptions_and_tooltips(video_nodes):
 
 
 def test_load_video_from_input_folder_outputs_in_order(video_nodes, tmp_path):
+    from rewind.comfy_glue.folders import video_files_in_input
+
     clip_with_audio(tmp_path / "input" / "clip.mp4")
-    assert "clip.mp4" in video_nodes.video_files_in_input()
+    assert "clip.mp4" in video_files_in_input()
     out = video_nodes.RewindLoadVideo.execute(video="clip.mp4", **{**LOAD_DEFAULTS, "select_every_nth": 2})
     images, frame_count, fps, audio, info, latent = out.args
     assert images.shape == (6, 48, 64, 3) and images.dtype == torch.float32 and frame_count == 6
@@ -204,7 +207,7 @@ def test_combine_from_latent_decodes_in_chunks(video_nodes):
 
 
 def test_to_uint8_rounds():
-    from rewind.nodes.video import to_uint8
+    from rewind.comfy_glue.frames import to_uint8
 
     frame = torch.tensor([[[0.0, 0.999 / 255, 1.2], [0.5, 1.0, -1.0]]])
     assert to_uint8(frame).tolist() == [[[0, 1, 255], [128, 255, 0]]]
@@ -252,7 +255,7 @@ def test_path_loader_refuses_outside_paths_alike_unless_allowed(video_nodes, tmp
 def test_load_refuses_what_does_not_fit_in_ram(video_nodes, tmp_path, monkeypatch):
     path = clip_with_audio(tmp_path / "input" / "clip.mp4")
     tiny = type("Memory", (), {"available": 64 * 48 * 3 * 4 * 5})()
-    monkeypatch.setattr(video_nodes.psutil, "virtual_memory", lambda: tiny)
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: tiny)
     # each frame is 36864 bytes of IMAGE plus 16000 of AUDIO (1/8 s of 16 kHz stereo): 2 fit in 80% of 5 frames
     with pytest.raises(ValueError, match=r"^RewindLoadVideoPath: .*12 frames at 64x48 and 1\.5 s of audio.*about 2 frames fit.*frame_load_cap"):
         video_nodes.RewindLoadVideoPath.execute(video=str(path), **LOAD_DEFAULTS)
@@ -266,6 +269,15 @@ def test_combine_errors(video_nodes):
                                                                                "pix_fmt": "yuv422p10le"})
     with pytest.raises(ValueError, match="^RewindVideoCombine: the images input is an empty batch"):
         video_nodes.RewindVideoCombine.execute(images=torch.zeros(0, 8, 8, 3), **COMBINE_DEFAULTS)
+
+
+def test_a_crf_past_the_codec_is_refused_before_any_frame_is_decoded(video_nodes):
+    """Before: crf was checked against the codec only once frames flowed, so a latent input was decoded first."""
+    vae = StubImageVAE()
+    with pytest.raises(ValueError, match=r"^RewindVideoCombine: crf 70 is out of range for video/h264-mp4: use 0 to 51"):
+        video_nodes.RewindVideoCombine.execute(latent={"samples": torch.rand(20, 4, 4, 4)}, vae=vae,
+                                               **{**COMBINE_DEFAULTS, "crf": 70})
+    assert vae.decode_batches == []
 
 
 PEAK_RSS_SCRIPT = textwrap.dedent("""

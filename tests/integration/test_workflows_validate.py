@@ -13,11 +13,11 @@ import numbers
 import pytest
 
 from rewind.rewind_queue.workflow import ui_to_api, widget_inputs
-from rewind.workflows.source import FAMILIES, WORKFLOWS_DIR, stale_files
+from rewind.workflows.source import RECIPES, WORKFLOWS_DIR, stale_files
 from rewind.workflows.source.graph import NOTE_TYPES, input_specs, input_type
 from rewind.workflows.source.schemas import peer_object_info, rewind_object_info, used_node_types
 
-NAMES = sorted(FAMILIES)
+NAMES = sorted(RECIPES)
 PACK_OF_REWIND = "Rewind (live)"
 PEER_PACKS = ("ComfyUI 0.3.75", "AnimateDiff-Evolved", "Advanced-ControlNet", "VideoHelperSuite")
 
@@ -79,7 +79,7 @@ def test_the_repos_peer_schemas_hold_exactly_the_peer_node_types_the_workflows_u
     assert peer - placed == set(), "trimmed copy holds node types no workflow uses"
 
 
-def test_there_are_five_families_in_both_formats():
+def test_there_are_five_recipes_in_both_formats():
     assert NAMES == ["animatediff", "hotshot_xl", "sd15", "sdxl", "wan21"]
     for name in NAMES:
         assert (WORKFLOWS_DIR / f"{name}.json").is_file() and (WORKFLOWS_DIR / "api" / f"{name}.json").is_file()

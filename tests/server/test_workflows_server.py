@@ -16,7 +16,7 @@ from rewind.rewind_queue.cli import prepare_prompt, run_prompt
 from rewind.video_io import probe
 from rewind.workflows.source import WORKFLOWS_DIR
 from rewind.testbed import REPO_ROOT
-from rewind.testbed.weight_free_workflows import FAMILIES, TINY, load_api, shrunk, with_reference_model
+from rewind.testbed.weight_free_workflows import MODEL_TYPES, TINY, load_api, shrunk, with_reference_model
 
 SAMPLE = REPO_ROOT / "assets" / "sample.mp4"
 def test_the_server_serves_the_ui_workflows_as_templates(comfy_server):
@@ -27,17 +27,17 @@ def test_the_server_serves_the_ui_workflows_as_templates(comfy_server):
     assert served == json.loads((WORKFLOWS_DIR / "sd15.json").read_text())
 
 
-@pytest.mark.parametrize("name", sorted(FAMILIES))
+@pytest.mark.parametrize("name", sorted(MODEL_TYPES))
 def test_the_workflow_runs_end_to_end_and_returns_a_video(name, comfy_server, tmp_path):
-    family = FAMILIES[name]
+    model_type = MODEL_TYPES[name]
     api = ComfyAPI(comfy_server.url)
-    prompt = prepare_prompt(api, shrunk(with_reference_model(load_api(name), family), family), video=SAMPLE,
+    prompt = prepare_prompt(api, shrunk(with_reference_model(load_api(name), model_type), model_type), video=SAMPLE,
                             log=open(tmp_path / "client.log", "w"))
     result = run_prompt(api, prompt, tmp_path / "out", timeout=900, progress_stream=open(tmp_path / "progress.log", "w"))
     videos = [path for path in result.files if path.suffix == ".mp4"]
     assert len(videos) == 1, result.files
     video = probe(videos[0])
-    assert (video.width, video.height, video.frame_count) == (64, 64, TINY[family][0])
+    assert (video.width, video.height, video.frame_count) == (64, 64, TINY[model_type][0])
 
 
 def test_the_queue_client_runs_an_api_workflow_with_video_and_prompt(comfy_server, tmp_path):

@@ -4,7 +4,8 @@ import math
 import pytest
 import torch
 
-from rewind.samplers import inversion, loop, reference, solvers
+from rewind import reference
+from rewind.samplers import inversion, loop, solvers
 from rewind.samplers.families import alpha
 from rewind.samplers.hooks import LoopInfo
 from rewind.schedules import ays

@@ -1,11 +1,12 @@
-"""Unit tests of the prompt-conditioned exact denoiser (samplers/looks.py): the look words pick
+"""Unit tests of the prompt-conditioned exact denoiser (reference/looks.py): the look words pick
 colour statistics, the posterior mean stays the closed form, and the same look both ways is exact."""
 import math
 
 import pytest
 import torch
 
-from rewind.samplers import loop, looks
+from rewind.reference import looks
+from rewind.samplers import loop
 from rewind.schedules import ays
 
 AYS_TYPE = {"eps": "SD1", "flow": "Wan2.1"}

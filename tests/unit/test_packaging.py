@@ -1,5 +1,6 @@
-"""The pack's declared requirements are exactly what it imports, and never what ComfyUI owns; the
-registry metadata and archive are complete and ship no development files."""
+"""The pack's declared requirements are exactly what it imports, and never what ComfyUI owns; its layers
+import only downwards (core, then comfy_glue, then nodes); the registry metadata and archive are
+complete and ship no development files."""
 import ast
 import re
 import sys
@@ -9,14 +10,17 @@ from pathlib import Path
 from packaging.specifiers import SpecifierSet
 from rewind.testbed import REPO_ROOT
 
-PACK_DIRS = ["nodes", "samplers", "schedules", "coherence", "video_io"]
+CORE_DIRS = ["samplers", "schedules", "coherence", "video_io", "reference", "presets"]
+GLUE_DIR, NODES_DIR = "comfy_glue", "nodes"
+PACK_DIRS = [NODES_DIR, GLUE_DIR, *CORE_DIRS]
 # What a registry install runs or serves: the code ComfyUI imports, the queue client, the workflows.
 RUNTIME_PATHS = ["__init__.py", *PACK_DIRS, "rewind_queue", "workflows/sd15.json", "workflows/api", "assets",
                  "pyproject.toml", "requirements.txt", "LICENSE", "README.md"]
 DEVELOPMENT_DIRS = ["/tests/", "/bench/", "/testbed/", "/scripts/", "/.ci/"]
 TESTED_COMFYUI = ["0.3.52", "0.3.64", "0.3.75"]  # README, Tests: ComfyUI versions
-COMFY_OWNED = {"torch", "comfy", "comfy_api", "comfy_extras", "folder_paths", "latent_preview", "node_helpers",
-               "server", "nodes", "typing_extensions"}
+COMFYUI_MODULES = {"comfy", "comfy_api", "comfy_extras", "folder_paths", "latent_preview", "node_helpers", "server",
+                   "nodes", "execution"}
+COMFY_OWNED = {"torch", "typing_extensions", *COMFYUI_MODULES}
 DISTRIBUTION_MODULES = {"imageio-ffmpeg": "imageio_ffmpeg", "numpy": "numpy", "psutil": "psutil"}
 
 
@@ -58,15 +62,54 @@ def test_every_third_party_import_is_declared_and_every_declaration_imported():
 
 
 def test_core_packages_never_import_comfyui():
-    for folder in ("samplers", "schedules", "coherence", "video_io"):
-        assert not imported_top_level_modules(REPO_ROOT / folder) & (COMFY_OWNED - {"torch"}), folder
+    for folder in CORE_DIRS:
+        assert not imported_top_level_modules(REPO_ROOT / folder) & COMFYUI_MODULES, folder
 
 
-def test_node_modules_take_comfy_api_only_through_nodes_comfy_api():
-    """Every node module takes the pinned V3 API from nodes/comfy_api.py, so one line moves the pin."""
-    importers = {path.relative_to(REPO_ROOT).as_posix() for folder in PACK_DIRS for path in (REPO_ROOT / folder).rglob("*.py")
+def pack_modules() -> list[Path]:
+    """Every module the pack ships (development folders aside)."""
+    development = [REPO_ROOT / d.strip("/") for d in DEVELOPMENT_DIRS]
+    return [path for path in REPO_ROOT.rglob("*.py") if not path.is_relative_to(REPO_ROOT / ".cache")
+            and not any(path.is_relative_to(folder) for folder in development) and "node_modules" not in path.parts]
+
+
+def pack_folders_imported_by(path: Path) -> set[str]:
+    """The pack's top-level folders a module imports relatively (`from ..comfy_glue.api import io` -> comfy_glue)."""
+    package = path.relative_to(REPO_ROOT).parent.parts
+    folders = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level > 0:
+            base = package[:len(package) - (node.level - 1)]
+            names = node.module.split(".") if node.module else [alias.name for alias in node.names]
+            folders |= {base[0]} if base else ({names[0]} if node.module else set(names))
+    return folders
+
+
+def test_only_comfy_glue_imports_comfyui():
+    """ComfyUI's internals are reached in one layer, where each shape is pinned by an integration test."""
+    importers = {path.relative_to(REPO_ROOT).as_posix() for path in pack_modules()
+                 if imported_top_level_modules_of(path) & COMFYUI_MODULES}
+    assert importers and all(importer.startswith(f"{GLUE_DIR}/") for importer in importers), importers
+
+
+def test_only_the_nodes_and_registration_import_comfy_glue():
+    importers = {path.relative_to(REPO_ROOT).as_posix() for path in pack_modules() if GLUE_DIR in pack_folders_imported_by(path)
+                 and not path.is_relative_to(REPO_ROOT / GLUE_DIR)}
+    assert importers and all(importer.startswith(f"{NODES_DIR}/") for importer in importers), importers
+
+
+def test_the_core_never_imports_the_nodes():
+    for folder in [*CORE_DIRS, GLUE_DIR]:
+        for path in (REPO_ROOT / folder).rglob("*.py"):
+            assert NODES_DIR not in pack_folders_imported_by(path), path
+
+
+def test_comfy_api_is_loaded_in_one_place():
+    """The pinned V3 API comes from comfy_glue/api.py (by importlib), so one line moves the pin."""
+    importers = {path.relative_to(REPO_ROOT).as_posix() for path in pack_modules()
                  if "comfy_api" in imported_top_level_modules_of(path)}
     assert importers == set(), importers
+    assert "importlib.import_module(f\"comfy_api.{version}\")" in (REPO_ROOT / GLUE_DIR / "api.py").read_text()
 
 
 def pyproject() -> dict:

@@ -350,6 +350,14 @@ def test_unknown_format_and_wrong_pix_fmt(tmp_path):
         vio.encode_video(numbered_clip(2), str(tmp_path / "x.gif"), vio.EncodeOptions(format="image/gif", pix_fmt="yuv420p"))
 
 
+def test_crf_past_the_codec_maximum_is_refused_with_the_other_options():
+    """Before: only quality_args checked it, once frames were already flowing into ffmpeg."""
+    with pytest.raises(VideoIOError, match=r"crf 52 is out of range for video/h264-mp4: use 0 to 51"):
+        vio.check_options(vio.EncodeOptions(format="video/h264-mp4", crf=52))
+    vio.check_options(vio.EncodeOptions(format="video/webm", crf=63))
+    vio.check_options(vio.EncodeOptions(format="image/gif", crf=100))  # gif has no crf: ignored
+
+
 def test_mixed_frame_sizes_are_refused(tmp_path):
     frames = [np.zeros((48, 64, 3), np.uint8), np.zeros((32, 64, 3), np.uint8)]
     with pytest.raises(VideoIOError, match="frame 1 .*same size"):

@@ -7,7 +7,7 @@ import json
 import re
 
 from rewind.video_io import FORMATS
-from rewind.workflows.source import FAMILIES, WORKFLOWS_DIR
+from rewind.workflows.source import RECIPES, WORKFLOWS_DIR
 from rewind.testbed import REPO_ROOT
 
 EXTENSION = REPO_ROOT / "web" / "rewind.js"
@@ -39,8 +39,8 @@ def test_comfyui_finds_the_web_directory():
 
 def test_every_workflow_has_a_titled_template_entry_and_a_thumbnail():
     entries = json.loads((REPO_ROOT / "web" / "templates.json").read_text())
-    assert [entry["name"] for entry in entries] == list(FAMILIES)
+    assert [entry["name"] for entry in entries] == list(RECIPES)
     assert all(entry["title"] != entry["name"] and "-" not in entry["description"] for entry in entries)
-    for name in FAMILIES:  # scripts/make_thumbnails.py: a square JPEG from a real reference run
+    for name in RECIPES:  # scripts/make_thumbnails.py: a square JPEG from a real reference run
         data = (WORKFLOWS_DIR / f"{name}.jpg").read_bytes()
         assert data[:3] == b"\xff\xd8\xff", name

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from rewind.workflows.source import FAMILIES, WORKFLOWS_DIR
-from rewind.workflows.source.families import STAGES
+from rewind.workflows.source import RECIPES, WORKFLOWS_DIR
+from rewind.workflows.source.recipes import STAGES
 from rewind.workflows.source.graph import NOTE_TYPES, TITLE_HEIGHT, VIEWPORT_HEIGHT
 
-NAMES = sorted(FAMILIES)
+NAMES = sorted(RECIPES)
 
 
 def box(node: dict) -> tuple[float, float, float, float]:

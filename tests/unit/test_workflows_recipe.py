@@ -14,7 +14,7 @@ import torch
 
 from rewind.samplers.loop import resample, unsample
 from rewind.schedules.ays import FLOW_MODEL_TYPES, ays_sigmas
-from rewind.workflows.source import FAMILIES, WORKFLOWS_DIR
+from rewind.workflows.source import RECIPES, WORKFLOWS_DIR
 
 VARIANCE, MU_PROMPT, MU_UNCONDITIONAL = 0.25, 1.0, -1.0
 
@@ -49,7 +49,7 @@ def shipped_settings(name: str) -> tuple[float, float, str, int]:
     return node["RewindUnsampler"]["cfg"], node["RewindResampler"]["cfg"], schedule["model_type"], schedule["steps"]
 
 
-@pytest.mark.parametrize("name", sorted(FAMILIES))
+@pytest.mark.parametrize("name", sorted(RECIPES))
 def test_the_shipped_cfgs_move_the_video_toward_the_prompt(name):
     unsample_cfg, resample_cfg, model_type, steps = shipped_settings(name)
     assert shift_toward_prompt(unsample_cfg, resample_cfg, model_type, steps) > 0.1

@@ -1,12 +1,12 @@
 """Single source of truth for the example workflows: `python scripts/build_workflows.py` renders
-every family in `families.py` to `workflows/<name>.json` (UI) and `workflows/api/<name>.json` (API),
+every recipe in `recipes.py` to `workflows/<name>.json` (UI) and `workflows/api/<name>.json` (API),
 and their template-browser titles and descriptions, in order, to `web/templates.json`."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from .families import FAMILIES
+from .recipes import RECIPES
 from .graph import NOTE_TYPES, Rendered
 
 WORKFLOWS_DIR = Path(__file__).resolve().parents[1]
@@ -20,7 +20,7 @@ def to_json(data: dict) -> str:
 def template_entry(name: str) -> dict:
     """What the template browser shows for a workflow: its Note's heading (less the pack's name) and summary.
     Hyphens become non-breaking ones, which look the same: the frontend turns '-' and '_' in descriptions into spaces."""
-    note = next(node for node in FAMILIES[name].nodes if node.type in NOTE_TYPES).values["text"].splitlines()
+    note = next(node for node in RECIPES[name].nodes if node.type in NOTE_TYPES).values["text"].splitlines()
     return {"name": name, "title": note[0].removeprefix("## ").removeprefix("Rewind: "),
             "description": note[2].replace("-", "\u2011")}
 
@@ -28,11 +28,11 @@ def template_entry(name: str) -> dict:
 def render_all(object_info: dict) -> dict[Path, str]:
     """Every generated file (path relative to the pack's root) → its text."""
     files = {}
-    for name, graph in FAMILIES.items():
+    for name, graph in RECIPES.items():
         rendered = Rendered(graph, object_info)
         files[Path("workflows") / f"{name}.json"] = to_json(rendered.ui())
         files[Path("workflows") / "api" / f"{name}.json"] = to_json(rendered.api())
-    files[Path("web") / "templates.json"] = to_json([template_entry(name) for name in FAMILIES])  # web/rewind.js
+    files[Path("web") / "templates.json"] = to_json([template_entry(name) for name in RECIPES])  # web/rewind.js
     return files
 
 

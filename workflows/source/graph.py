@@ -1,7 +1,7 @@
 """A workflow written once in Python, rendered to both ComfyUI formats.
 
 Nodes name their inputs by keyword (a plain value sets a widget, ``other["OUTPUT"]`` links an
-output), so a family reads like the pipeline it is. ``/object_info`` supplies what a file needs
+output), so a recipe reads like the pipeline it is. ``/object_info`` supplies what a file needs
 beyond that: widget order and defaults, socket order and types, display names. Both formats are
 rendered from the same graph, so they cannot diverge.
 """

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .families import FAMILIES
+from .recipes import RECIPES
 from .graph import NOTE_TYPES
 
 PEER_OBJECT_INFO = Path(__file__).resolve().with_name("peer_object_info.json")
@@ -28,7 +28,7 @@ PEER_DUMPS = {
 
 def used_node_types() -> set[str]:
     """Every node type some example workflow places (notes are frontend-only, not in /object_info)."""
-    return {node.type for graph in FAMILIES.values() for node in graph.nodes} - NOTE_TYPES
+    return {node.type for graph in RECIPES.values() for node in graph.nodes} - NOTE_TYPES
 
 
 def peer_object_info() -> dict[str, dict]:

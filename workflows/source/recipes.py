@@ -1,6 +1,6 @@
-"""The five example workflows: the whole unsampling style transfer, once per model family.
+"""The five example workflows (recipes): the whole unsampling style transfer, once per model.
 
-Each family builds its model (and, where it has one, a weak ControlNet) and hands it to
+Each recipe builds its model (and, where it has one, a weak ControlNet) and hands it to
 ``style_transfer``, the one shared chain: video → VAE Encode → AYS (16 steps) → exact (BDIA) unsample
 (cfg 1) → zero-noise resample (cfg > 1, coherence) → VAE Decode → Video Combine.
 """
@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...video_io import MODEL_PRESETS
+from ...presets import LOAD_PRESETS
 from .graph import Graph, Model, Node, Output
 
 HF = "https://huggingface.co"
 STEPS = 16
-INPUT_VIDEO = "rewind_sample.mp4"  # the sample clip the pack puts in the input folder (nodes/video.py)
+INPUT_VIDEO = "rewind_sample.mp4"  # the sample clip the pack puts in the input folder (comfy_glue/folders.py)
 NEGATIVE = "blurry, low quality, jpeg artifacts, watermark, text, deformed"
 
 SD15 = Model("v1-5-pruned-emaonly-fp16.safetensors", "checkpoints",
@@ -59,7 +59,7 @@ STAGES = {
 
 @dataclass(frozen=True)
 class Settings:
-    """What differs between families in the shared chain."""
+    """What differs between recipes in the shared chain."""
 
     ays_model_type: str
     video_preset: str
@@ -76,7 +76,7 @@ class Settings:
 
 @dataclass(frozen=True)
 class Loaded:
-    """What a family's loaders provide to the shared chain."""
+    """What a recipe's loaders provide to the shared chain."""
 
     model: Output
     vae: Output
@@ -150,7 +150,7 @@ def model_note(title: str, summary: str, models: list[Model], settings: str) -> 
 
 def common_settings(s: Settings) -> str:
     """What every workflow's Note says about the two passes, the prompt and Load Video's size and frame caps."""
-    fps = MODEL_PRESETS[s.video_preset].fps
+    fps = LOAD_PRESETS[s.video_preset].fps
     duration = f"{s.frame_load_cap / fps:.0f} s at the preset's {fps:.0f} fps" if fps else \
         f"about {s.frame_load_cap / 24:.0f} s of 24 fps footage"
     return (
@@ -166,7 +166,7 @@ def common_settings(s: Settings) -> str:
     )
 
 
-def checkpoint_family(name: str, title: str, summary: str, checkpoint: Model, controlnet: Model, s: Settings,
+def checkpoint_recipe(name: str, title: str, summary: str, checkpoint: Model, controlnet: Model, s: Settings,
                       positive: str, strength: float) -> Graph:
     """SD1.5 and SDXL: an image model run over the frame batch, with a weak Canny ControlNet."""
     g = Graph(name, STAGES)
@@ -183,7 +183,7 @@ def checkpoint_family(name: str, title: str, summary: str, checkpoint: Model, co
     return g
 
 
-def animatediff_family(name: str, title: str, summary: str, checkpoint: Model, motion: Model, controlnet: Model,
+def animatediff_recipe(name: str, title: str, summary: str, checkpoint: Model, motion: Model, controlnet: Model,
                        s: Settings, positive: str, strength: float) -> Graph:
     """AnimateDiff and Hotshot-XL: a motion module through AnimateDiff-Evolved, its own context windows
     (the motion module needs them past its positional-encoding length), Advanced-ControlNet's apply."""
@@ -240,7 +240,7 @@ def wan21() -> Graph:
 def sd15() -> Graph:
     s = Settings("SD1", "SD1.5 (8 px)", 512, 512, 48, resample_cfg=3.0, coherence_mode="temporal",
                  coherence_strength=0.4, context_schedule="batched", context_length=16, context_overlap=0)
-    return checkpoint_family(
+    return checkpoint_recipe(
         "sd15", "Rewind: SD1.5 video style transfer",
         "Each frame is unsampled to noise and resampled with the new prompt by an SD1.5 image model; the shared "
         "noise path, a weak Canny ControlNet and temporal coherence keep the frames consistent.",
@@ -250,7 +250,7 @@ def sd15() -> Graph:
 def sdxl() -> Graph:
     s = Settings("SDXL", "SDXL (8 px)", 1024, 576, 48, resample_cfg=3.0, coherence_mode="temporal",
                  coherence_strength=0.4, context_schedule="batched", context_length=8, context_overlap=0)
-    return checkpoint_family(
+    return checkpoint_recipe(
         "sdxl", "Rewind: SDXL video style transfer",
         "The SD1.5 recipe with an SDXL checkpoint at 1024x576, the AYS SDXL schedule and an SDXL Canny ControlNet.",
         SDXL, SDXL_CANNY, s, "a cel-shaded anime film still, clean line art, vivid colours", strength=0.3)
@@ -259,7 +259,7 @@ def sdxl() -> Graph:
 def animatediff() -> Graph:
     s = Settings("SD1", "AnimateDiff (8 px, 8 fps)", 512, 512, 64, resample_cfg=3.0, coherence_mode="temporal",
                  coherence_strength=0.2, context_length=16, context_overlap=4)
-    return animatediff_family(
+    return animatediff_recipe(
         "animatediff", "Rewind: AnimateDiff (SD1.5) video style transfer",
         "SD1.5 with the AnimateDiff v3 motion module: the motion module sees 16 frames at once, so the restyled "
         "video moves as one.", SD15, ANIMATEDIFF, SD15_CANNY, s,
@@ -269,11 +269,11 @@ def animatediff() -> Graph:
 def hotshot_xl() -> Graph:
     s = Settings("SDXL", "SDXL (8 px)", 512, 512, 32, resample_cfg=3.0, coherence_mode="temporal",
                  coherence_strength=0.2, context_length=8, context_overlap=2)
-    return animatediff_family(
+    return animatediff_recipe(
         "hotshot_xl", "Rewind: Hotshot-XL (SDXL) video style transfer",
         "SDXL with Hotshot-XL's temporal layers through AnimateDiff-Evolved, in 8-frame windows. Hotshot-XL was "
         "trained at 512x512: an SDXL checkpoint fine-tuned for 512 px (Hugging Face: hotshotco/SDXL-512) looks best.",
         SDXL, HOTSHOT, SDXL_CANNY, s, "a stained glass window, bold lead lines, glowing colours", strength=0.3)
 
 
-FAMILIES = {graph.name: graph for graph in (sd15(), sdxl(), animatediff(), hotshot_xl(), wan21())}
+RECIPES = {graph.name: graph for graph in (sd15(), sdxl(), animatediff(), hotshot_xl(), wan21())}

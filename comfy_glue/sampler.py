@@ -1,5 +1,6 @@
-"""ComfyUI glue for the sampling core: a SAMPLER that runs Rewind's loop inside ComfyUI's guider,
-so CFG batching, ControlNet, LoRA hooks, AnimateDiff-Evolved and context handlers all apply."""
+"""The sampling core inside ComfyUI: a SAMPLER that runs Rewind's loop inside ComfyUI's guider, so CFG
+batching, ControlNet, LoRA hooks, AnimateDiff-Evolved and context handlers all apply; and the host copies
+of the unsampler's trajectory."""
 from __future__ import annotations
 
 import logging
@@ -15,13 +16,11 @@ import comfy.utils
 import latent_preview
 
 from ..samplers import loop
+from ..samplers.checks import check_finite
 from ..samplers.hooks import LoopInfo
-from ..schedules.paths import CLEAN_SIGMA_FLOOR, ScheduleError, resample_path, unsample_path
-from .validation import RewindInputError, check_finite
+from ..schedules.paths import CLEAN_SIGMA_FLOOR, resample_path, unsample_path
 
 log = logging.getLogger("rewind")
-# A schedule this much below the model's sigma_max is taken as a full unsample that stops short.
-SHORT_OF_NOISE_RATIO = 1.02
 
 
 def family_of(model_sampling) -> str:
@@ -55,12 +54,12 @@ class RewindSampler(comfy.samplers.Sampler):
                disable_pbar=False):
         # Read once per run, before the loop: the loop itself never syncs.
         where = f"Rewind {self.direction} sampler"
-        path = as_path(sigmas, self.direction, where)
+        path = as_path(sigmas, self.direction, f"{where} 'sigmas'")
         family = family_of(model_wrap.inner_model.model_sampling)
         x = latent_image if latent_image is not None else noise
         cfg = getattr(model_wrap, "cfg", 1.0)
         if not math.isfinite(cfg):
-            raise RewindInputError(f"{where}: cfg is {cfg}; set a finite cfg on the sampling node (e.g. SamplerCustom).")
+            raise ValueError(f"{where}: cfg is {cfg}; set a finite cfg on the sampling node (e.g. SamplerCustom).")
         check_finite(x, f"{where}: the latent", "check the node feeding the sampler's latent (latent_image).")
         if latent_image is not None and bool(noise.any()):  # once per run, before the loop
             log.warning("Rewind %s sampler: add_noise is on, but Rewind starts from the latent itself and ignores "
@@ -109,41 +108,7 @@ def offload(x: torch.Tensor) -> torch.Tensor:
     return buffer.copy_(x, non_blocking=True)
 
 
-def check_latent(model, samples: torch.Tensor, node: str) -> None:
-    """Catches a latent from the wrong VAE, or holding NaN/inf, before the model is loaded."""
-    latent_format = model.get_model_object("latent_format")
-    channels, dims = latent_format.latent_channels, getattr(latent_format, "latent_dimensions", 2)
-    expected_ndim = 2 + dims
-    if samples.ndim != expected_ndim or samples.shape[1] != channels:
-        kind = "video latent (batch, channels, frames, height, width)" if dims == 3 else "frame batch (frames, channels, height, width)"
-        raise RewindInputError(
-            f"{node}: the latent has shape {tuple(samples.shape)}, but this model takes a {kind} with "
-            f"{channels} channels. Encode the frames with the VAE that belongs to this model."
-        )
-    check_finite(samples, f"{node}: 'latent'", "check the node feeding 'latent'.")
-
-
-def check_schedule(model, path: list[float], node: str) -> None:
-    """Refuses schedules made for another model family, which would silently give garbage."""
-    family = model_family(model)
-    top = max(path)
-    if family == "flow" and top > 1.0 + 1e-6:
-        raise RewindInputError(
-            f"{node}: the schedule reaches sigma {top:.3g}, but flow models (Wan2.1) live in [0, 1]. "
-            "Use RewindAYSScheduler with model_type 'Wan2.1', or BasicScheduler with this model."
-        )
-    model_max = float(model.get_model_object("model_sampling").sigma_max)
-    if family == "eps" and top > 1.5 * model_max:
-        raise RewindInputError(
-            f"{node}: the schedule reaches sigma {top:.3g}, far above this model's {model_max:.3g}. "
-            "Use RewindAYSScheduler with the model_type of this model (SD1, SDXL)."
-        )
-    if family == "eps" and top <= 1.0 and model_max > 5.0:
-        log.warning("%s: the schedule tops out at sigma %.3g; this model goes to %.3g. If this is a flow-model "
-                    "schedule, pick the SD1/SDXL one instead (partial denoise is fine).", node, top, model_max)
-
-
-def ensure_trajectory_fits(samples: torch.Tensor, path: list[float], node: str) -> None:
+def ensure_trajectory_fits(samples: torch.Tensor, path: list[float]) -> None:
     """The unsampler keeps its state at every level in host memory (the resampler retraces it, coherence
     anchors read it): refuse up front what would exhaust that memory instead of being killed mid-run."""
     device = comfy.model_management.intermediate_device()
@@ -152,30 +117,16 @@ def ensure_trajectory_fits(samples: torch.Tensor, path: list[float], node: str) 
     if needed > available:
         gib = 1024**3
         raise MemoryError(
-            f"{node}: {len(path) - 1} steps keep {len(path)} copies of the {tuple(samples.shape)} latent, about "
+            f"{len(path) - 1} steps keep {len(path)} copies of the {tuple(samples.shape)} latent, about "
             f"{needed / gib:.1f} GiB, but {device} has {available / gib:.1f} GiB free. Use fewer steps (16 AYS steps "
             "are plenty) or a shorter or smaller clip."
         )
 
 
-def warn_if_short_of_model_noise(model, path: list[float], node: str) -> None:
-    """A full unsample that stops below the model's sigma_max leaves the input in the 'noise' (the
-    AYS tables top out at 14.6; AnimateDiff-Evolved's sqrt_linear models start from 25.2)."""
-    model_max = float(model.get_model_object("model_sampling").sigma_max)
-    top = max(path)
-    if model_family(model) == "eps" and top < model_max / SHORT_OF_NOISE_RATIO:
-        log.warning("%s: the schedule stops at sigma %.4g but this model's noise level is %.4g, so the noise still "
-                    "carries part of the input. Connect the model to RewindAYSScheduler's 'model' input to unsample "
-                    "all the way (ignore this if you meant a partial unsample, denoise < 1).", node, top, model_max)
-
-
-def as_path(sigmas: torch.Tensor, direction: str, node: str) -> list[float]:
-    try:
-        values = sigmas.tolist()
-        where = f"{node} 'sigmas'"
-        return unsample_path(values, where) if direction == "unsample" else resample_path(values, where)
-    except ScheduleError as error:
-        raise RewindInputError(str(error)) from None
+def as_path(sigmas: torch.Tensor, direction: str, where: str = "'sigmas'") -> list[float]:
+    """A SIGMAS tensor as the validated host path of floats the loop takes, in the direction of travel."""
+    values = sigmas.tolist()
+    return unsample_path(values, where) if direction == "unsample" else resample_path(values, where)
 
 
 def run(model, positive, negative, latent: dict, cfg: float, sampler: RewindSampler, path: list[float], seed: int = 0):

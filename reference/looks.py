@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .reference import posterior_mean, signal_scale
+from ..samplers.families import alpha
+from .denoisers import posterior_mean
 
 # Rows: luma, red-green, yellow-blue; orthonormal, so noise stays isotropic in these coordinates.
 OPPONENT_AXES = torch.tensor([[1.0, 1.0, 1.0], [1.0, -1.0, 0.0], [1.0, 1.0, -2.0]], dtype=torch.float64)
@@ -138,5 +139,5 @@ class ColourFrame:
         sigma = sigma.to(x.device, torch.float64).reshape(-1, 1, *spatial)
         coords = torch.einsum("cd,bc...->bd...", basis, x.double())
         means, stds, weights = (p.reshape(*p.shape[:2], *spatial, MAX_LEVELS) for p in self.mixtures(codes.to(x.device)))
-        clean = posterior_mean(coords, signal_scale(sigma, family), sigma, means, stds, weights)
+        clean = posterior_mean(coords, alpha(family, sigma), sigma, means, stds, weights)
         return torch.einsum("cd,bd...->bc...", basis, clean).to(x.dtype)

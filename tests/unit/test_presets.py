@@ -1,0 +1,39 @@
+"""Unit tests of presets/: one table of model types that the AYS scheduler, the loaders' presets and the
+context layouts read, with the option values saved workflows already hold."""
+import pytest
+
+from rewind.presets import AYS_OPTIONS, LOAD_PRESETS, MODEL_TYPES, WAN21
+from rewind.samplers import context
+from rewind.samplers.families import FAMILIES
+from rewind.schedules import ays
+from rewind.video_io import MODEL_PRESETS
+
+
+def test_option_values_saved_workflows_hold_are_kept():
+    assert ays.MODEL_TYPES == ("SD1", "SDXL", "SVD", "Wan2.1") and ays.FLOW_MODEL_TYPES == ("Wan2.1",)
+    assert list(MODEL_PRESETS) == ["none", "SD1.5 (8 px)", "SDXL (8 px)", "AnimateDiff (8 px, 8 fps)",
+                                   "Wan2.1 (16 fps, 4n+1 frames, 16 px)"]
+    assert context.LAYOUTS == ("auto", "frame batch (SD1.5/SDXL/AnimateDiff/Hotshot)", "Wan2.1 temporal axis")
+
+
+def test_every_model_type_has_a_family_the_samplers_know_and_an_existing_ays_table():
+    for model in MODEL_TYPES.values():
+        assert model.family in FAMILIES, model.name
+        assert model.ays_table is None or model.ays_table in ays.NOISE_LEVELS, model.name
+    assert all(model.ays_table for model in AYS_OPTIONS.values())
+
+
+def test_loader_presets_and_the_temporal_layout_follow_the_table():
+    for label, model in LOAD_PRESETS.items():
+        preset = MODEL_PRESETS[label]
+        assert (preset.size_multiple, preset.fps, preset.frame_group) == (model.size_multiple, model.fps, model.frame_group)
+    assert WAN21.frame_group == WAN21.temporal_compression == 4
+    assert context.pixel_to_latent_frames(4 * 20 + 1) == 21
+
+
+@pytest.mark.parametrize("model_type, family, choices", [("SD1", "flow", "Pick Wan2.1,"),
+                                                          ("Wan2.1", "eps", "Pick SD1, SDXL or SVD,")])
+def test_an_ays_table_of_the_other_family_is_refused_with_the_fitting_ones(model_type, family, choices):
+    with pytest.raises(ValueError, match=f"model_type {model_type} does not fit the connected model.*{choices}"):
+        ays.check_family(model_type, family)
+    ays.check_family(model_type, AYS_OPTIONS[model_type].family)
