@@ -38,5 +38,5 @@ sample-clip:
 readme-image:
 	scripts/with_env.sh python scripts/make_readme_image.py
 
-thumbnails:  # workflows/<name>.jpg, the template browser's cards, from a real reference run
+thumbnails:  # example_workflows/<name>.jpg, the template browser's cards, from a real reference run
 	scripts/with_env.sh python scripts/make_thumbnails.py

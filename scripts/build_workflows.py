@@ -1,12 +1,12 @@
-"""Renders the example workflows (UI and API format) from workflows/source/.
+"""Renders the example workflows (UI and API format) from example_workflows/source/.
 
-    python scripts/build_workflows.py           # rewrite workflows/*.json, workflows/api/*.json, web/templates.json
+    python scripts/build_workflows.py           # rewrite example_workflows/*.json, example_workflows/api/*.json, web/templates.json
     python scripts/build_workflows.py --check   # exit 1, listing stale files, if they differ
     python scripts/build_workflows.py --refresh-peer-schemas DIR  # re-trim the peer schemas, then rewrite
 
 Rewind's node schemas come from the live node classes, so ComfyUI must be importable: the pinned
 copy in .cache/comfyui-0.3.75 (scripts/setup_env.sh) or $COMFYUI_PATH. Core, AnimateDiff-Evolved and
-VideoHelperSuite schemas come from workflows/source/peer_object_info.json, their /object_info dumps
+VideoHelperSuite schemas come from example_workflows/source/peer_object_info.json, their /object_info dumps
 trimmed to the node types the workflows use; --refresh-peer-schemas DIR regenerates it from the full
 dumps in DIR (comfyui_0.3.75, animatediff_evolved, videohelpersuite .object_info.json), e.g. after a
 recipe starts using another core or AnimateDiff node.
@@ -40,11 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="only compare; exit 1 if a committed file is stale")
     parser.add_argument("--refresh-peer-schemas", metavar="DIR", type=Path,
-                        help="first rewrite workflows/source/peer_object_info.json from the full /object_info dumps in DIR")
+                        help="first rewrite example_workflows/source/peer_object_info.json from the full /object_info dumps in DIR")
     options = parser.parse_args(argv)
     import_comfyui()
-    from rewind.workflows.source import stale_files, write_all
-    from rewind.workflows.source.schemas import combined_object_info, trim_peer_dumps, write_peer_object_info
+    from rewind.example_workflows.source import stale_files, write_all
+    from rewind.example_workflows.source.schemas import combined_object_info, trim_peer_dumps, write_peer_object_info
 
     if options.refresh_peer_schemas:
         try:

@@ -1,4 +1,4 @@
-"""Writes workflows/<name>.jpg, the thumbnail the template browser shows for each example workflow.
+"""Writes example_workflows/<name>.jpg, the thumbnail the template browser shows for each example workflow.
 
 The frames come from a real run of the pack: the reference job (`make run`: the sample clip through
 Load Video → exact unsample → resample → Video Combine with the weight-free reference model) on a
@@ -26,7 +26,7 @@ from rewind.rewind_queue.api import ComfyAPI  # noqa: E402
 from rewind.rewind_queue.main_job import run_job  # noqa: E402
 from rewind.rewind_queue.server import ComfyServer, prepare_base_directory  # noqa: E402
 from rewind.video_io import LoadRequest, load_frames, plan_load, probe  # noqa: E402
-from rewind.workflows.source import RECIPES, WORKFLOWS_DIR, template_entry  # noqa: E402
+from rewind.example_workflows.source import RECIPES, WORKFLOWS_DIR, template_entry  # noqa: E402
 
 SIZE = 512  # the template browser crops to a square card
 BAND = 92

@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import json
 
-from rewind.workflows.source import WORKFLOWS_DIR
+from rewind.example_workflows.source import WORKFLOWS_DIR
 
 REFERENCE_ID = "reference"
 # What each loader's outputs become: RewindReferenceModel gives (MODEL, VAE, CONDITIONING).

@@ -26,9 +26,9 @@ from rewind.rewind_queue.main_job import reference_workflow
 from rewind.rewind_queue.server import PACK_LINK_NAME, ComfyServer, prepare_base_directory
 from rewind.rewind_queue.workflow import ui_to_api, with_required_defaults
 from rewind.testbed.weight_free_workflows import shrunk, with_reference_model
-from rewind.workflows.source import RECIPES, WORKFLOWS_DIR
-from rewind.workflows.source.graph import NOTE_TYPES
-from rewind.workflows.source.schemas import peer_object_info
+from rewind.example_workflows.source import RECIPES, WORKFLOWS_DIR
+from rewind.example_workflows.source.graph import NOTE_TYPES
+from rewind.example_workflows.source.schemas import peer_object_info
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]

@@ -39,6 +39,6 @@ def test_a_users_file_of_that_name_is_kept(input_folder):
 def test_every_shipped_workflow_loads_the_sample_clip():
     from rewind.comfy_glue.folders import SAMPLE_CLIP
 
-    for path in sorted((REPO_ROOT / "workflows" / "api").glob("*.json")):
+    for path in sorted((REPO_ROOT / "example_workflows" / "api").glob("*.json")):
         loaders = [node for node in json.loads(path.read_text()).values() if node["class_type"] == "RewindLoadVideo"]
         assert [node["inputs"]["video"] for node in loaders] == [SAMPLE_CLIP], path.name

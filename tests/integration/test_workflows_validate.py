@@ -13,9 +13,9 @@ import numbers
 import pytest
 
 from rewind.rewind_queue.workflow import ui_to_api, widget_inputs
-from rewind.workflows.source import RECIPES, WORKFLOWS_DIR, stale_files
-from rewind.workflows.source.graph import NOTE_TYPES, input_specs, input_type
-from rewind.workflows.source.schemas import peer_object_info, rewind_object_info, used_node_types
+from rewind.example_workflows.source import RECIPES, WORKFLOWS_DIR, stale_files
+from rewind.example_workflows.source.graph import NOTE_TYPES, input_specs, input_type
+from rewind.example_workflows.source.schemas import peer_object_info, rewind_object_info, used_node_types
 
 NAMES = sorted(RECIPES)
 PACK_OF_REWIND = "Rewind (live)"

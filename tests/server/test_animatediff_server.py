@@ -22,7 +22,7 @@ from rewind.rewind_queue.api import ComfyAPI
 from rewind.rewind_queue.cli import prepare_prompt, run_prompt
 from rewind.rewind_queue.server import ComfyServer, prepare_base_directory
 from rewind.video_io import probe
-from rewind.workflows.source import WORKFLOWS_DIR
+from rewind.example_workflows.source import WORKFLOWS_DIR
 
 from rewind.testbed.stand_in_models import STAND_INS, write_stand_in
 from rewind.testbed import REPO_ROOT

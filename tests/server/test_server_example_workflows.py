@@ -9,10 +9,10 @@ import pytest
 from rewind.rewind_queue.api import ComfyAPI
 from rewind.rewind_queue.cli import RunFailed, run_prompt
 from rewind.rewind_queue.workflow import ui_to_api
-from rewind.workflows.source.schemas import peer_object_info
+from rewind.example_workflows.source.schemas import peer_object_info
 from rewind.testbed import REPO_ROOT
 
-EXAMPLES = sorted(path.stem for path in (REPO_ROOT / "workflows").glob("*.json") if (REPO_ROOT / "workflows" / "api" / path.name).is_file())
+EXAMPLES = sorted(path.stem for path in (REPO_ROOT / "example_workflows").glob("*.json") if (REPO_ROOT / "example_workflows" / "api" / path.name).is_file())
 
 
 @pytest.fixture(scope="module")
@@ -32,15 +32,15 @@ def class_types_and_inputs(prompt: dict) -> dict:
 
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_ui_workflow_converts_to_its_api_twin(object_info, name):
-    ui = json.loads((REPO_ROOT / "workflows" / f"{name}.json").read_text())
-    api = json.loads((REPO_ROOT / "workflows" / "api" / f"{name}.json").read_text())
+    ui = json.loads((REPO_ROOT / "example_workflows" / f"{name}.json").read_text())
+    api = json.loads((REPO_ROOT / "example_workflows" / "api" / f"{name}.json").read_text())
     missing = {node["type"] for node in ui["nodes"]} - set(object_info) - {"MarkdownNote", "Note"}
     assert not missing, f"no schema for {sorted(missing)}: run scripts/build_workflows.py --refresh-peer-schemas"
     assert class_types_and_inputs(ui_to_api(ui, object_info)) == class_types_and_inputs(api.get("prompt", api))
 
 
 def test_wan21_example_without_models_names_each_missing_file(comfy_server, tmp_path):
-    prompt = json.loads((REPO_ROOT / "workflows" / "api" / "wan21.json").read_text())
+    prompt = json.loads((REPO_ROOT / "example_workflows" / "api" / "wan21.json").read_text())
     loaders = {
         node["inputs"][key]
         for node in prompt.values()

@@ -14,7 +14,7 @@ import pytest
 from rewind.rewind_queue.api import ComfyAPI
 from rewind.rewind_queue.cli import prepare_prompt, run_prompt
 from rewind.video_io import probe
-from rewind.workflows.source import WORKFLOWS_DIR
+from rewind.example_workflows.source import WORKFLOWS_DIR
 from rewind.testbed import REPO_ROOT
 from rewind.testbed.weight_free_workflows import MODEL_TYPES, TINY, load_api, shrunk, with_reference_model
 

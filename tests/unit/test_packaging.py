@@ -14,7 +14,7 @@ CORE_DIRS = ["samplers", "schedules", "coherence", "video_io", "reference", "pre
 GLUE_DIR, NODES_DIR = "comfy_glue", "nodes"
 PACK_DIRS = [NODES_DIR, GLUE_DIR, *CORE_DIRS]
 # What a registry install runs or serves: the code ComfyUI imports, the queue client, the workflows.
-RUNTIME_PATHS = ["__init__.py", *PACK_DIRS, "rewind_queue", "workflows/sd15.json", "workflows/api", "assets",
+RUNTIME_PATHS = ["__init__.py", *PACK_DIRS, "rewind_queue", "example_workflows/sd15.json", "example_workflows/api", "assets",
                  "pyproject.toml", "requirements.txt", "LICENSE", "README.md"]
 DEVELOPMENT_DIRS = ["/tests/", "/bench/", "/testbed/", "/scripts/", "/.ci/"]
 TESTED_COMFYUI = ["0.3.52", "0.3.64", "0.3.75"]  # README, Tests: ComfyUI versions

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from rewind.workflows.source.schemas import PEER_DUMPS, peer_object_info, trim_peer_dumps
+from rewind.example_workflows.source.schemas import PEER_DUMPS, peer_object_info, trim_peer_dumps
 
 
 def test_refreshing_from_full_dumps_reproduces_the_committed_trimmed_copy(tmp_path):

@@ -7,7 +7,7 @@ import json
 import re
 
 from rewind.video_io import FORMATS
-from rewind.workflows.source import RECIPES, WORKFLOWS_DIR
+from rewind.example_workflows.source import RECIPES, WORKFLOWS_DIR
 from rewind.testbed import REPO_ROOT
 
 EXTENSION = REPO_ROOT / "web" / "rewind.js"

@@ -11,7 +11,7 @@ import json
 import pytest
 from rewind.testbed import REPO_ROOT
 
-WORKFLOWS = sorted((REPO_ROOT / "workflows").glob("*.json"))
+WORKFLOWS = sorted((REPO_ROOT / "example_workflows").glob("*.json"))
 ALLOWED_SOURCES = ("https://civitai.com/", "https://huggingface.co/")  # the frontend's 'http://localhost:' is for its tests
 ALLOWED_SUFFIXES = (".safetensors", ".sft")
 MODEL_FILE_SUFFIXES = (".safetensors", ".sft", ".ckpt", ".pt", ".pth", ".bin", ".gguf")
@@ -24,8 +24,18 @@ def models_of(workflow: dict) -> list[tuple[dict, dict]]:
     return [(node, model) for node in workflow["nodes"] for model in (node.get("properties") or {}).get("models") or []]
 
 
+# ComfyUI serves a pack's templates from the first of these it finds (0.3.31+; newest core: all of them,
+# de-duplicated), `example_workflows` being the name it asks for and the others legacy aliases.
+TEMPLATE_FOLDER_NAMES = ("example_workflows", "example", "examples", "workflow", "workflows")
+
+
 def test_the_example_workflows_are_there():
     assert {path.stem for path in WORKFLOWS} >= {"sd15", "sdxl", "animatediff", "hotshot_xl", "wan21"}
+
+
+def test_templates_live_in_example_workflows_alone_so_nothing_is_served_twice():
+    present = [name for name in TEMPLATE_FOLDER_NAMES if (REPO_ROOT / name).is_dir()]
+    assert present == ["example_workflows"]
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda path: path.stem)

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from rewind.workflows.source import RECIPES, WORKFLOWS_DIR
-from rewind.workflows.source.recipes import STAGES
-from rewind.workflows.source.graph import NOTE_TYPES, TITLE_HEIGHT, VIEWPORT_HEIGHT
+from rewind.example_workflows.source import RECIPES, WORKFLOWS_DIR
+from rewind.example_workflows.source.recipes import STAGES
+from rewind.example_workflows.source.graph import NOTE_TYPES, TITLE_HEIGHT, VIEWPORT_HEIGHT
 
 NAMES = sorted(RECIPES)
 

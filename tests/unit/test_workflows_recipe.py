@@ -1,4 +1,4 @@
-"""The shipped cfg pair does what workflows/README.md says, on a closed-form toy (no ComfyUI).
+"""The shipped cfg pair does what example_workflows/README.md says, on a closed-form toy (no ComfyUI).
 
 Data is N(mu_prompt, s^2) under the prompt and N(mu_unconditional, s^2) without it, so every
 denoiser is an exact posterior mean. With the same conditioning on both passes the exact roundtrip
@@ -14,7 +14,7 @@ import torch
 
 from rewind.samplers.loop import resample, unsample
 from rewind.schedules.ays import FLOW_MODEL_TYPES, ays_sigmas
-from rewind.workflows.source import RECIPES, WORKFLOWS_DIR
+from rewind.example_workflows.source import RECIPES, WORKFLOWS_DIR
 
 VARIANCE, MU_PROMPT, MU_UNCONDITIONAL = 0.25, 1.0, -1.0
 

@@ -143,7 +143,7 @@ def model_note(title: str, summary: str, models: list[Model], settings: str) -> 
     lines += ["", "### Settings that matter", "", settings, "",
               "Queue once as is: Load Video starts on the pack's sample clip. Then pick or upload your clip in "
               "**Load Video**, write the style in the **Positive** prompt, queue. "
-              "Headless: **python -m rewind_queue** with this workflow's API twin from workflows/api/, "
+              "Headless: **python -m rewind_queue** with this workflow's API twin from example_workflows/api/, "
               "**--video clip.mp4 --prompt \"...\"**."]
     return "\n".join(lines)
 

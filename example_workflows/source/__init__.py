@@ -1,5 +1,5 @@
 """Single source of truth for the example workflows: `python scripts/build_workflows.py` renders
-every recipe in `recipes.py` to `workflows/<name>.json` (UI) and `workflows/api/<name>.json` (API),
+every recipe in `recipes.py` to `example_workflows/<name>.json` (UI) and `example_workflows/api/<name>.json` (API),
 and their template-browser titles and descriptions, in order, to `web/templates.json`."""
 from __future__ import annotations
 
@@ -30,8 +30,8 @@ def render_all(object_info: dict) -> dict[Path, str]:
     files = {}
     for name, graph in RECIPES.items():
         rendered = Rendered(graph, object_info)
-        files[Path("workflows") / f"{name}.json"] = to_json(rendered.ui())
-        files[Path("workflows") / "api" / f"{name}.json"] = to_json(rendered.api())
+        files[Path("example_workflows") / f"{name}.json"] = to_json(rendered.ui())
+        files[Path("example_workflows") / "api" / f"{name}.json"] = to_json(rendered.api())
     files[Path("web") / "templates.json"] = to_json([template_entry(name) for name in RECIPES])  # web/rewind.js
     return files
 
