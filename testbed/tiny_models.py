@@ -221,10 +221,11 @@ TINY_MODELS = {model.name: model for model in (
               "WAN21_T2V", text_dim=4096),
     TinyModel("Wan2.2 TI2V-5B", wan_shapes, {"dim": 128, "ffn_dim": 256, "num_layers": 1, "in_dim": 48, "out_dim": 48},
               "WAN22_T2V", text_dim=4096),
+    # ComfyUI 0.3.52's detection fixes HunyuanVideo's width at 3072 (24 heads); later ones read it from the file.
     TinyModel("HunyuanVideo", hunyuan_video_shapes,
               {"hidden_size": 128, "depth": 1, "depth_single_blocks": 1, "in_channels": 16, "out_channels": 16,
                "context_in_dim": 4096, "vec_in_dim": 768, "guidance": True}, "HunyuanVideo",
-              text_dim=4096, pooled_dim=768, attention_mask=True),
+              text_dim=4096, pooled_dim=768, attention_mask=True, hard_coded={"hidden_size": 128, "num_heads": 1}),
     TinyModel("HunyuanVideo 1.5", hunyuan_video_shapes,
               {"hidden_size": 128, "depth": 1, "depth_single_blocks": 0, "in_channels": 65, "out_channels": 32,
                "context_in_dim": 3584, "patch": (1, 1, 1), "byt5_dim": 1472, "vision_in_dim": 1152}, "HunyuanVideo15",
