@@ -194,3 +194,19 @@ def test_a_schedule_beyond_the_models_sigma_range_is_refused(nodes, models, name
     model, cond, latent = stand_in(models, name)
     with pytest.raises(ValueError, match=f"RewindUnsampler: .*{refusal}"):
         sampling.RewindUnsampler.execute(model, cond, cond, latent, 1.0, torch.tensor(sigmas), "bdia")
+
+
+def test_windows_on_a_vae_rewind_does_not_know_are_refused_before_sampling(nodes, models):
+    """No guessed conversion: a video latent format outside the model-type table (and without newer
+    cores' temporal_downscale_ratio) cannot take context windows, and says so in one line."""
+    class UnknownVideoVAE:
+        latent_channels, latent_dimensions = 16, 3
+
+    sampling, _ = nodes
+    model, cond, latent = stand_in(models, "Wan2.1")
+    patched = model.clone()
+    patched.add_object_patch("latent_format", UnknownVideoVAE())
+    options = ContextOptions(length=9, overlap=4)
+    with pytest.raises(ValueError, match="^RewindUnsampler: .*latent format UnknownVideoVAE.*Disconnect context_options"):
+        sampling.RewindUnsampler.execute(patched, cond, cond, latent, 1.0, schedule(nodes, model, "simple"), "bdia",
+                                         context_options=options)
