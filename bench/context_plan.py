@@ -28,7 +28,7 @@ DENSE_LIMIT_BYTES = 4 * 2**30  # the baseline is skipped where its matrix and im
 
 def dense_baseline(frames: int, options: ContextOptions) -> None:
     """What the preview did before: a float64 windows x frames matrix, and 12 image rows per window."""
-    windows = plan_context(frames, options, 0).windows
+    windows = plan_context(frames, options, 1).windows
     weights = torch.zeros(len(windows), frames, dtype=torch.float64)
     for w, window in enumerate(windows):
         weights[w, list(window)] = 1.0
@@ -44,7 +44,7 @@ def measure(kind: str, frames: int, length: int, overlap: int) -> str:
     if kind == "dense":
         dense_baseline(frames, options)
     else:
-        render_plan(plan_context(frames, options, 0))
+        render_plan(plan_context(frames, options, 1))
     seconds = time.perf_counter() - start
     return f"{seconds:.3f} {(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024:.1f}"
 
@@ -61,7 +61,7 @@ def main() -> None:
           f"{'dense s':>8} {'MiB':>8} | {'time ratio':>10} {'memory ratio':>12}")
     for frames, length, overlap in CASES:
         seconds, mib = run("plan", frames, length, overlap)
-        windows = len(plan_context(frames, ContextOptions(length=length, overlap=overlap), 0).windows)
+        windows = len(plan_context(frames, ContextOptions(length=length, overlap=overlap), 1).windows)
         dense_bytes = windows * frames * (8 + 12 * 3 * 4)
         if dense_bytes > DENSE_LIMIT_BYTES:
             print(f"{frames:>7} {length:>6} {overlap:>7} | {seconds:>14.3f} {mib:>7.1f} | "

@@ -119,7 +119,7 @@ def report_windowed_agreement():
     ]
     for name, x, options, axis in cases:
         whole_noise, whole_traj = unsample(x, exact_denoise, axis)
-        plan = plan_context(x.shape[axis], options, axis)
+        plan = plan_context(x.shape[axis], options, 4 if axis else 1)  # Wan: 4 pixel frames per latent frame
         denoise = windowed(exact_denoise, plan, axis)
         noise, traj = unsample(x, denoise, axis)
         out = resample(noise, denoise, traj, frame_axis=axis)
@@ -183,7 +183,7 @@ def report_coherence(frames: int):
         sweeps.append((f"source anchor s={strength} low_pass=0.1", Coherence("source anchor", strength, low_pass=0.1)))
     coherence_table("flickering denoiser (tone flicker 0.3 per frame)", source, flickering(0.3, frames), sweeps)
     context = ContextOptions(length=8, overlap=2)
-    plan = plan_context(frames, context, 0)
+    plan = plan_context(frames, context, 1)
     agreement = [(f"window agreement s={s}", Coherence("window agreement", s, context=context)) for s in (0.5, 0.9)]
     agreement.append(("source anchor s=0.9 low_pass=0.1", Coherence("source anchor", 0.9, low_pass=0.1)))
     coherence_table(f"window-drift denoiser ({len(plan.windows)} windows of 8, tone drift 0.3)", source,
@@ -215,7 +215,7 @@ def measure(frames: int, model: str, window: int) -> None:
     x = torch.randn(frames, 4, 64, 64)
     denoise(x[:1], 1.0)  # warm-up outside the timing
     if window:
-        denoise = windowed(denoise, plan_context(frames, ContextOptions(length=window, overlap=4), 0), 0)
+        denoise = windowed(denoise, plan_context(frames, ContextOptions(length=window, overlap=4), 1), 0)
     before = int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize()
     start = time.perf_counter()
     loop.resample(denoise, x, PATH[::-1], "euler", "eps")
@@ -242,7 +242,7 @@ def report_scaling(sizes):
         print(f"   {frames:4d} frames: {conv_s:6.2f} s ({conv_s / frames * 1000:6.2f} ms/frame)  activations windowed "
               f"{rows[frames][1] / 2**20:7.1f} MiB, whole clip {rows[frames][2] / 2**20:7.1f} MiB")
     small, mid, large = sizes[0], sizes[len(sizes) // 2], sizes[-1]
-    overlap_cost = {n: sum(map(len, plan_context(n, ContextOptions(length=16, overlap=4), 0).windows)) / n for n in sizes}
+    overlap_cost = {n: sum(map(len, plan_context(n, ContextOptions(length=16, overlap=4), 1).windows)) / n for n in sizes}
     for n in (mid, large):
         print(f"   time per frame {n} vs {small} frames: {rows[n][0] / n / (rows[small][0] / small):.2f}x "
               f"(frames evaluated per frame: {overlap_cost[n] / overlap_cost[small]:.2f}x from overlaps; 1.0 = linear)")

@@ -70,7 +70,11 @@ class Coherence:
         if self.mode == "source anchor":
             anchors = _anchor_states(info, active)
             return _masked(active, lambda x, denoised, step, info: pull_toward(x, anchors[step], pull, self.low_pass))
-        return _masked(active, lambda x, denoised, step, info: pull_windows_together(x, info.frame_axis, self.context, pull))
+        if info.temporal_compression is None:
+            raise ValueError("Coherence mode 'window agreement' plans the context windows, but Rewind does not know how many "
+                             "pixel frames one latent frame of this model holds. Pick mode 'temporal' or 'source anchor'.")
+        return _masked(active, lambda x, denoised, step, info: pull_windows_together(
+            x, info.frame_axis, self.context, pull, info.temporal_compression))
 
 
 def active_steps(total_steps: int, start_percent: float, end_percent: float) -> tuple[int, ...]:
@@ -153,12 +157,13 @@ def pull_toward_previous_frames(x: torch.Tensor, frame_axis: int, pull: float, r
     return torch.stack(pulled).movedim(0, frame_axis)
 
 
-def pull_windows_together(x: torch.Tensor, frame_axis: int, context: ContextOptions, pull: float) -> torch.Tensor:
+def pull_windows_together(x: torch.Tensor, frame_axis: int, context: ContextOptions, pull: float,
+                          temporal_compression: int) -> torch.Tensor:
     """Shifts each window's per-channel mean toward the mean over the windows it overlaps (itself included)."""
     frames = x.movedim(frame_axis, 0)  # (T, ..., C, H, W) with channels right before the spatial axes
     frame_means = frames.mean(dim=(-2, -1), keepdim=True).double()  # (T, ..., C, 1, 1)
     per_window = (-1, *[1] * (frame_means.ndim - 1))
-    layout = _WindowIndex(*(t.to(frame_means.device) for t in _window_index(x.shape[frame_axis], context, frame_axis)))
+    layout = _WindowIndex(*(t.to(frame_means.device) for t in _window_index(x.shape[frame_axis], context, temporal_compression)))
     window_means = torch.zeros(len(layout.lengths), *frame_means.shape[1:], dtype=torch.float64, device=frame_means.device)
     window_means = window_means.index_add_(0, layout.window_of, frame_means[layout.frames]) / layout.lengths.reshape(per_window)
     targets = torch.zeros_like(window_means).index_add_(0, layout.pair_v, window_means[layout.pair_w])
@@ -184,9 +189,9 @@ class _WindowIndex(NamedTuple):
 
 
 @lru_cache(maxsize=8)
-def _window_index(num_frames: int, context: ContextOptions, frame_axis: int) -> _WindowIndex:
+def _window_index(num_frames: int, context: ContextOptions, temporal_compression: int) -> _WindowIndex:
     """Built once per clip on the host, so the per-step hook only copies it to the device."""
-    plan = plan_context(num_frames, context, frame_axis)
+    plan = plan_context(num_frames, context, temporal_compression)
     lengths = torch.tensor([len(w) for w in plan.windows])
     window_of = torch.repeat_interleave(torch.arange(len(plan.windows)), lengths)
     frames = torch.tensor([f for w in plan.windows for f in w])

@@ -24,6 +24,7 @@ import comfy.model_management
 import comfy.patcher_extension
 
 from ..samplers.context import ContextOptions, frames_that_fit, fuse_windows, latent_window, plan_context, resolve_frame_axis
+from .model_types import frames_per_latent
 
 
 class RewindContextWindow:
@@ -54,10 +55,11 @@ class RewindContextHandler:
     windows. Per-frame conditioning, masks and ControlNet hints are sliced with each window.
     """
 
-    def __init__(self, options: ContextOptions, frame_axis: int):
+    def __init__(self, options: ContextOptions, frame_axis: int, temporal_compression: int):
         self.options = options
         self.dim = frame_axis
-        self.context_length, self.context_overlap = latent_window(options, frame_axis)
+        self.temporal_compression = temporal_compression  # pixel frames per latent frame along `dim`
+        self.context_length, self.context_overlap = latent_window(options, temporal_compression)
         self._window_controls: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def should_use_context(self, model, conds, x_in: torch.Tensor, timestep, model_options) -> bool:
@@ -70,7 +72,7 @@ class RewindContextHandler:
 
     def execute(self, calc_cond_batch, model, conds, x_in: torch.Tensor, timestep: torch.Tensor, model_options) -> list[torch.Tensor]:
         num_frames = x_in.size(self.dim)
-        plan = plan_context(num_frames, self.options, self.dim)
+        plan = plan_context(num_frames, self.options, self.temporal_compression)
         transformer_options = model_options.get("transformer_options", {})
 
         def evaluate(w, index):
@@ -154,6 +156,13 @@ def control_for_frames(control, frames: tuple[int, ...], num_frames: int):
 MIN_STATE_COPIES = 6
 
 
+def time_axis(model_patcher, layout: str) -> tuple[int, int]:
+    """(frame axis, pixel frames per latent frame) of the latents `model_patcher` takes, in `layout`."""
+    latent_format = model_patcher.get_model_object("latent_format")
+    frame_axis = resolve_frame_axis(layout, 5 if getattr(latent_format, "latent_dimensions", 2) == 3 else 4)
+    return frame_axis, frames_per_latent(latent_format, frame_axis)
+
+
 def apply_context_windows(model_patcher, options: ContextOptions):
     """A clone of `model_patcher` whose model calls run in Rewind's context windows.
 
@@ -162,8 +171,7 @@ def apply_context_windows(model_patcher, options: ContextOptions):
     at a time. Before sampling, a clip whose latent state cannot fit in memory fails with the number
     of frames that would; the model's memory is then budgeted for one window, not the whole clip.
     """
-    latent_ndim = 5 if getattr(model_patcher.model.latent_format, "latent_dimensions", 2) == 3 else 4
-    handler = RewindContextHandler(options, resolve_frame_axis(options.layout, latent_ndim))
+    handler = RewindContextHandler(options, *time_axis(model_patcher, options.layout))
     clone = model_patcher.clone()
     clone.model_options["context_handler"] = handler
     clone.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.PREPARE_SAMPLING, "Rewind_context_windows",

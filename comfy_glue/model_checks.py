@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from ..samplers.checks import check_finite
-from .sampler import model_family
+from .model_types import model_family
 
 # A schedule this much below the model's sigma_max is taken as a full unsample that stops short.
 SHORT_OF_NOISE_RATIO = 1.02
@@ -34,17 +34,19 @@ def check_schedule(model, path: list[float]) -> list[str]:
     family, top, model_max = model_family(model), max(path), model_sigma_max(model)
     if family == "flow" and top > 1.0 + 1e-6:
         raise ValueError(
-            f"the schedule reaches sigma {top:.3g}, but flow models (Wan2.1) live in [0, 1]. "
-            "Use RewindAYSScheduler with model_type 'Wan2.1', or BasicScheduler with this model."
+            f"the schedule reaches sigma {top:.3g}, but flow models (Wan2.1, HunyuanVideo, LTX-Video, Mochi) live in "
+            "[0, 1]. Use RewindAYSScheduler with model_type 'Wan2.1' (it serves every flow model), or BasicScheduler "
+            "with this model."
         )
     if family == "eps" and top > 1.5 * model_max:
         raise ValueError(
             f"the schedule reaches sigma {top:.3g}, far above this model's {model_max:.3g}. "
-            "Use RewindAYSScheduler with the model_type of this model (SD1, SDXL)."
+            "Use RewindAYSScheduler with the model_type of this model (SD1, SDXL, SVD) and this model connected."
         )
     if family == "eps" and top <= 1.0 and model_max > 5.0:
         return [f"the schedule tops out at sigma {top:.3g}; this model goes to {model_max:.3g}. If this is a flow-model "
-                "schedule, pick the SD1/SDXL one instead (partial denoise is fine)."]
+                "schedule, pick an SD-type one (SD1, SDXL, SVD) with this model connected instead (partial denoise is "
+                "fine)."]
     return []
 
 

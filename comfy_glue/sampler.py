@@ -9,7 +9,6 @@ import math
 import torch
 
 import comfy.model_management
-import comfy.model_sampling
 import comfy.sample
 import comfy.samplers
 import comfy.utils
@@ -19,17 +18,9 @@ from ..samplers import loop
 from ..samplers.checks import check_finite
 from ..samplers.hooks import LoopInfo
 from ..schedules.paths import CLEAN_SIGMA_FLOOR, resample_path, unsample_path
+from .model_types import family_of, temporal_compression
 
 log = logging.getLogger("rewind")
-
-
-def family_of(model_sampling) -> str:
-    """'flow' for rectified-flow models (Wan2.1, SD3, Flux), else 'eps' (k-diffusion form)."""
-    return "flow" if isinstance(model_sampling, comfy.model_sampling.CONST) else "eps"
-
-
-def model_family(model) -> str:
-    return family_of(model.get_model_object("model_sampling"))
 
 
 class RewindSampler(comfy.samplers.Sampler):
@@ -73,8 +64,10 @@ class RewindSampler(comfy.samplers.Sampler):
             comfy.model_management.throw_exception_if_processing_interrupted()
             return model_k(x, ones * sigma, **extra_args)
 
-        info = LoopInfo(self.direction, tuple(path), frame_axis=2 if x.ndim == 5 else 0, family=family,
-                        trajectory={s: t.to(x.device) for s, t in self.trajectory.items()})
+        frame_axis = 2 if x.ndim == 5 else 0
+        compression = temporal_compression(model_wrap.inner_model.latent_format) if frame_axis else 1
+        info = LoopInfo(self.direction, tuple(path), frame_axis, family,
+                        {s: t.to(x.device) for s, t in self.trajectory.items()}, compression)
         hook = self.hook_factory(info) if self.hook_factory else None
         hooks = [hook] if hook is not None else []
         if self.direction == "unsample":

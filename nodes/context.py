@@ -8,6 +8,8 @@ from __future__ import annotations
 from ..coherence.color import color_match
 from ..coherence.guidance import MODES, Coherence
 from ..comfy_glue.api import io
+from ..comfy_glue.context_handler import time_axis
+from ..presets import WAN21
 from ..samplers.checks import check_finite
 from ..samplers.context import (FUSE_METHODS, LAYOUT_AUTO, LAYOUT_TEMPORAL, LAYOUTS, SCHEDULES, ContextOptions,
                                 pixel_to_latent_frames, plan_context, render_plan)
@@ -35,7 +37,8 @@ class RewindContextOptions(io.ComfyNode):
                                        "from the end to the start. batched: non-overlapping chunks (overlap ignored)."),
                 io.Int.Input("context_length", default=16, min=1, max=4096,
                              tooltip="Frames the model sees at once, in pixel frames. AnimateDiff: 16; Hotshot-XL: 8; Wan2.1: "
-                                     "81 (4n+1 pixel frames map exactly to n+1 latent frames)."),
+                                     "81 (4n+1 pixel frames map exactly to n+1 latent frames; Mochi 6n+1, LTX-Video "
+                                     "8n+1)."),
                 io.Int.Input("context_overlap", default=4, min=0, max=4096,
                              tooltip="Pixel frames shared by neighbouring windows; must be smaller than context_length."),
                 io.Int.Input("context_stride", default=1, min=1, max=8,
@@ -49,7 +52,8 @@ class RewindContextOptions(io.ComfyNode):
                                        "nearly ignores window edges). Weights are normalised to sum to one per frame."),
                 io.Combo.Input("layout", options=list(LAYOUTS), default=LAYOUT_AUTO,
                                tooltip="Where time runs in the latent. auto: the model's latent decides (5-D video latents "
-                                       "such as Wan2.1 use the temporal axis, lengths converted from pixel frames)."),
+                                       "of Wan, HunyuanVideo, LTX-Video, Mochi use the temporal axis, lengths converted "
+                                       "from pixel frames with the model's VAE)."),
             ],
             outputs=[ContextOptionsType.Output(display_name="context_options",
                                                tooltip="Connect to context_options of Rewind Unsampler and Rewind Resampler.")],
@@ -77,18 +81,25 @@ class RewindContextPreview(io.ComfyNode):
             inputs=[
                 ContextOptionsType.Input("context_options", tooltip="From Rewind Context Options."),
                 io.Int.Input("frames", default=64, min=1, max=100000,
-                             tooltip="Clip length in pixel frames (converted to latent frames for the Wan2.1 layout; "
-                                     "'auto' previews the frame batch layout)."),
+                             tooltip="Clip length in pixel frames (converted to latent frames on a video latent's time "
+                                     "axis)."),
+                io.Model.Input("model", optional=True,
+                               tooltip="Optional: the model the windows are for. Connected, 'auto' takes its latent's "
+                                       "layout and pixel frames convert with its VAE's frames per latent frame (Wan "
+                                       "and HunyuanVideo 4, Mochi 6, LTX-Video 8). Unconnected, 'auto' previews the "
+                                       "frame batch layout and the temporal layout converts as Wan's VAE does."),
             ],
             outputs=[io.Image.Output(tooltip="The window layout; connect to Preview Image.")],
         )
 
     @classmethod
     @checked
-    def execute(cls, context_options: ContextOptions, frames: int) -> io.NodeOutput:
-        temporal = context_options.layout == LAYOUT_TEMPORAL
-        num_frames = pixel_to_latent_frames(frames) if temporal else frames
-        plan = plan_context(num_frames, context_options, frame_axis=2 if temporal else 0)
+    def execute(cls, context_options: ContextOptions, frames: int, model=None) -> io.NodeOutput:
+        if model is not None:
+            _, compression = time_axis(model, context_options.layout)
+        else:
+            compression = WAN21.temporal_compression if context_options.layout == LAYOUT_TEMPORAL else 1
+        plan = plan_context(pixel_to_latent_frames(frames, compression), context_options, compression)
         return io.NodeOutput(render_plan(plan).unsqueeze(0))
 
 

@@ -6,7 +6,8 @@ import torch
 from ..comfy_glue.api import io
 from ..comfy_glue.context_handler import apply_context_windows
 from ..comfy_glue.model_checks import check_latent, check_schedule, model_sigma_max, short_of_model_noise
-from ..comfy_glue.sampler import RewindSampler, as_path, ensure_trajectory_fits, model_family, noise_rounding, offload, run
+from ..comfy_glue.model_types import model_family
+from ..comfy_glue.sampler import RewindSampler, as_path, ensure_trajectory_fits, noise_rounding, offload, run
 from ..samplers.loop import DEFAULT_EXACT_ITERATIONS
 from ..samplers.modes import (BDIA, EXACT, MATCH, RESAMPLE_SOLVERS, SAMPLER_UNSAMPLE_SOLVERS, UNSAMPLE_SOLVERS,
                               plan_resample, unsample_mode)
@@ -24,7 +25,8 @@ def unsample_sampler(mode: str, exact_iterations: int, record_trajectory: bool =
 
 def _model_inputs(cfg_default: float, cfg_tooltip: str) -> list:
     return [
-        io.Model.Input("model", tooltip="The diffusion model (SD1.5, SDXL, AnimateDiff/Hotshot-patched, Wan2.1)."),
+        io.Model.Input("model", tooltip="The diffusion model (SD1.5, SDXL, AnimateDiff/Hotshot-patched, Wan2.1/2.2, "
+                                        "HunyuanVideo, LTX-Video, Mochi, Cosmos Predict2)."),
         io.Conditioning.Input("positive", tooltip="Prompt conditioning."),
         io.Conditioning.Input("negative", tooltip="Negative conditioning (unused at cfg 1)."),
         io.Latent.Input("latent", tooltip="The latent to carry along the path."),
@@ -148,17 +150,19 @@ class RewindAYSScheduler(io.ComfyNode):
             display_name="Rewind AYS Scheduler",
             category="Rewind/schedules",
             description="Align Your Steps noise levels (NVIDIA's SD1/SDXL/SVD tables, log-linear interpolation to any "
-                        "step count) and a flow-model version for Wan2.1: AYS mapped to flow time at equal SNR with "
-                        "the flow shift, topped at sigma 1.",
+                        "step count) and a flow-model version (model_type Wan2.1, for every flow model): AYS mapped to "
+                        "flow time at equal SNR with the flow shift, topped at sigma 1.",
             inputs=[
                 io.Combo.Input("model_type", options=list(ays.MODEL_TYPES), default="SD1",
-                               tooltip="SD1 for SD1.5/AnimateDiff, SDXL for SDXL/Hotshot-XL, Wan2.1 for flow models."),
+                               tooltip="SD1 for SD1.5/AnimateDiff, SDXL for SDXL/Hotshot-XL, Wan2.1 for every flow model "
+                                       "(Wan, HunyuanVideo, LTX-Video, Mochi). Cosmos Predict2 samples in EDM sigmas up "
+                                       "to 80: SVD (or SD1) with the model connected."),
                 io.Int.Input("steps", default=16, min=1, max=1000, tooltip="Number of steps."),
                 io.Float.Input("denoise", default=1.0, min=0.0, max=1.0, step=0.01,
                                tooltip="Fraction of the schedule to use, from the clean end; < 1 unsamples only part "
                                        "way, keeping more of the input."),
                 io.Float.Input("flow_shift", default=ays.DEFAULT_FLOW_SHIFT, min=0.1, max=20.0, step=0.1,
-                               tooltip="Wan2.1 only: noise-to-signal scale of the flow schedule. Lower spreads steps "
+                               tooltip="Wan2.1 (flow models) only: noise-to-signal scale of the flow schedule. Lower spreads steps "
                                        "toward the clean end, which inverts more exactly (see README)."),
                 io.Model.Input("model", optional=True,
                                tooltip="Optional: the model the schedule is for. Connected, the schedule tops out at "

@@ -6,7 +6,12 @@ and every solver works, including those that evaluate the model at sigmas off th
 fixed-point inversion). This is where Rewind differs from ComfyUI core's context handler, whose
 uniform schedules shift every step and look the step up by sigma.
 
-Schedules (all lengths are in latent frames here; the node layer converts pixel frames):
+Lengths are asked for in pixel frames. A frame batch has one latent per frame; a video latent
+(B, C, T, H, W) holds the first pixel frame in latent frame 0, then `temporal_compression` pixel
+frames per latent frame (its VAE's: Wan and HunyuanVideo 4, Mochi 6, LTX-Video 8; presets/), so
+lengths are converted with the model's own compression.
+
+Schedules (all lengths are in latent frames here):
   static   windows of `length` advancing by `length - overlap`; the last is pulled back to end on
            the last frame, so every window has full length.
   uniform  the static tiling plus, for `stride` > 1, dilated windows (every 2nd, 4th ... frame) that
@@ -27,16 +32,12 @@ from typing import Callable
 
 import torch
 
-from ..presets import WAN21
-
 SCHEDULES = ("static", "uniform", "looped", "batched")
 FUSE_METHODS = ("flat", "pyramid", "overlap-linear", "relative")
 LAYOUT_AUTO = "auto"
 LAYOUT_FRAME_BATCH = "frame batch (SD1.5/SDXL/AnimateDiff/Hotshot)"
-LAYOUT_TEMPORAL = "Wan2.1 temporal axis"
+LAYOUT_TEMPORAL = "Wan2.1 temporal axis"  # the name saved workflows hold; it is every video latent's time axis
 LAYOUTS = (LAYOUT_AUTO, LAYOUT_FRAME_BATCH, LAYOUT_TEMPORAL)
-# Wan2.1's VAE: latent frame 0 is pixel frame 0, then this many pixel frames per latent frame.
-TEMPORAL_COMPRESSION = WAN21.temporal_compression
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ class ContextPlan:
 
 
 def resolve_frame_axis(layout: str, latent_ndim: int) -> int:
-    """Axis of time in the latent: 0 for a frame batch (B,C,H,W), 2 for Wan's (B,C,T,H,W)."""
+    """Axis of time in the latent: 0 for a frame batch (B,C,H,W), 2 for a video latent (B,C,T,H,W)."""
     if layout == LAYOUT_AUTO:
         return 2 if latent_ndim == 5 else 0
     if layout == LAYOUT_TEMPORAL and latent_ndim != 5:
@@ -102,22 +103,24 @@ def resolve_frame_axis(layout: str, latent_ndim: int) -> int:
     return 0 if layout == LAYOUT_FRAME_BATCH else 2
 
 
-def pixel_to_latent_frames(pixel_frames: int) -> int:
-    """Latent frames holding `pixel_frames` on Wan's temporal axis: a 4n+1 pixel clip maps to n+1 exactly."""
-    return (pixel_frames - 1) // TEMPORAL_COMPRESSION + 1 if pixel_frames > 0 else 0
+def pixel_to_latent_frames(pixel_frames: int, temporal_compression: int) -> int:
+    """Latent frames holding `pixel_frames`: a k*n+1 pixel clip maps to n+1 exactly (k the compression)."""
+    return (pixel_frames - 1) // temporal_compression + 1 if pixel_frames > 0 else 0
 
 
-def latent_window(options: ContextOptions, frame_axis: int) -> tuple[int, int]:
-    """(length, overlap) in latent frames for a latent whose time runs along `frame_axis`."""
-    if frame_axis == 0:
+def latent_window(options: ContextOptions, temporal_compression: int) -> tuple[int, int]:
+    """(length, overlap) in latent frames, for a latent of `temporal_compression` pixel frames per
+    latent frame (1 for a frame batch)."""
+    if temporal_compression == 1:
         return options.length, options.overlap
-    length = pixel_to_latent_frames(options.length)
-    return length, min(pixel_to_latent_frames(options.overlap), length - 1)
+    length = pixel_to_latent_frames(options.length, temporal_compression)
+    return length, min(pixel_to_latent_frames(options.overlap, temporal_compression), length - 1)
 
 
-def plan_context(num_frames: int, options: ContextOptions, frame_axis: int) -> ContextPlan:
-    """The windows and fuse weights for a latent of `num_frames` frames along `frame_axis`."""
-    length, overlap = latent_window(options, frame_axis)
+def plan_context(num_frames: int, options: ContextOptions, temporal_compression: int) -> ContextPlan:
+    """The windows and fuse weights for a latent of `num_frames` latent frames, each holding
+    `temporal_compression` pixel frames (1 for a frame batch)."""
+    length, overlap = latent_window(options, temporal_compression)
     return _plan(num_frames, options.schedule, length, overlap, options.stride, options.closed_loop, options.fuse_method)
 
 

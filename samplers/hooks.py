@@ -22,6 +22,9 @@ class LoopInfo:
     family: str  # "eps" (x = x0 + sigma*eps) or "flow" (x = (1 - sigma)*x0 + sigma*eps)
     # The unsampler's states along its path, keyed by sigma (internal latent space), when known.
     trajectory: dict[float, torch.Tensor] = field(default_factory=dict)
+    # Pixel frames per latent frame along the frame axis (1 for a frame batch; the VAE's for a video
+    # latent), for hooks that plan context windows; None when the model's VAE is unknown to Rewind.
+    temporal_compression: int | None = 1
 
 
 class StepHook(Protocol):

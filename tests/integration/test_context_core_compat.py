@@ -91,7 +91,7 @@ def test_windowed_roundtrip_runs_under_newer_core_context_windows(newer_core_win
     assert torch.linalg.norm(out - whole) <= 1e-5 * torch.linalg.norm(whole)
     assert not newer_core.constructed, "Rewind built core's windows or handlers"
     assert {window for window, _ in whole_calls} == {None}
-    plan = plan_context(latent.shape[axis], options, axis)
+    plan = plan_context(latent.shape[axis], options, 4 if axis else 1)  # Wan2.1: 4 pixel frames per latent frame
     assert {window for window, _ in calls} == set(plan.windows), "CALC_COND_BATCH wrappers see one window per call"
     assert all(shape[axis] == len(window) and shape[0] == (clips if axis else len(window)) for window, shape in calls)
 
@@ -130,7 +130,7 @@ def test_core_hands_model_calls_to_the_context_handler_slot(comfy):
 def test_memory_budget_wrapper_takes_old_and_new_prepare_sampling_calls(comfy, newer_keywords):
     from rewind.comfy_glue.context_handler import RewindContextHandler, _prepare_sampling_for_one_window
 
-    handler = RewindContextHandler(ContextOptions(length=8, overlap=2), frame_axis=0)
+    handler = RewindContextHandler(ContextOptions(length=8, overlap=2), frame_axis=0, temporal_compression=1)
     prepared = []
 
     def executor(model, noise_shape, conds, **kwargs):

@@ -22,7 +22,7 @@ def test_handler_windows_calc_cond_batch_and_matches_whole_clip(comfy, sampler_n
 
     assert torch.linalg.norm(got - expected) <= 1e-5 * torch.linalg.norm(expected)
     seen = windowed.model.diffusion_model.windows_seen
-    plan = plan_context(20, options, 0)
+    plan = plan_context(20, options, 1)
     sigmas = sorted({sigma for _, sigma in seen})
     if sampler_name == "heun":
         assert len(sigmas) >= 4  # heun evaluates off the schedule: core's handler raises there
@@ -44,7 +44,7 @@ def test_handler_uses_temporal_axis_for_wan_latents(comfy):
     got = run_sampler(patcher, latent, "euler")
     assert torch.linalg.norm(got - expected) <= 1e-5 * torch.linalg.norm(expected)
     seen = {w for w, _ in patcher.model.diffusion_model.windows_seen}
-    assert seen == set(plan_context(11, ContextOptions(length=17, overlap=4, layout=LAYOUT_TEMPORAL), 2).windows)
+    assert seen == set(plan_context(11, ContextOptions(length=17, overlap=4, layout=LAYOUT_TEMPORAL), 4).windows)
 
 
 def test_per_frame_conds_and_controlnet_hints_are_sliced_per_window(comfy):
@@ -52,7 +52,7 @@ def test_per_frame_conds_and_controlnet_hints_are_sliced_per_window(comfy):
     import comfy.controlnet
     from rewind.comfy_glue.context_handler import RewindContextHandler
 
-    handler = RewindContextHandler(ContextOptions(length=4, overlap=1), frame_axis=0)
+    handler = RewindContextHandler(ContextOptions(length=4, overlap=1), frame_axis=0, temporal_compression=1)
     x = torch.arange(10.0).reshape(10, 1, 1, 1).expand(10, 4, 2, 2)
     per_frame = torch.arange(10.0).reshape(10, 1, 1, 1).expand(10, 4, 2, 2)
     shared = torch.ones(1, 77, 8)
@@ -71,7 +71,7 @@ def test_per_frame_conds_and_controlnet_hints_are_sliced_per_window(comfy):
 
     out = handler.execute(record, None, [[cond], None], x, torch.arange(10.0), {"transformer_options": {"sample_sigmas": None}})
 
-    assert [w for w, *_ in windows] == [list(w) for w in plan_context(10, handler.options, 0).windows]
+    assert [w for w, *_ in windows] == [list(w) for w in plan_context(10, handler.options, 1).windows]
     for index_list, x_frames, sigmas, sliced in windows:
         assert x_frames == sigmas == index_list
         assert sliced["model_conds"]["c_concat"].cond[:, 0, 0, 0].tolist() == index_list
@@ -129,7 +129,7 @@ def test_controls_run_each_window_on_its_own_hint_frames(comfy, kind):
     comfy.sample.sample_custom(patcher, torch.randn(12, 4, 8, 8), 1.0, comfy.samplers.ksampler("euler"),
                                torch.tensor([14.6, 2.0, 0.0]), positive, positive, torch.zeros(12, 4, 8, 8),
                                disable_pbar=True, seed=0)
-    windows = list(plan_context(12, options, 0).windows)
+    windows = list(plan_context(12, options, 1).windows)
     # ControlNet runs every window at every step; a T2I adapter computes each window's features once
     assert recorder.hint_frames == (windows * 2 if kind == "controlnet" else windows)
 
@@ -149,7 +149,7 @@ def test_sampling_cleanup_drops_per_window_controlnet_views(comfy):
 def test_layout_mismatch_is_explained(comfy):
     from rewind.comfy_glue.context_handler import RewindContextHandler
 
-    handler = RewindContextHandler(ContextOptions(layout=LAYOUT_TEMPORAL), frame_axis=2)
+    handler = RewindContextHandler(ContextOptions(layout=LAYOUT_TEMPORAL), frame_axis=2, temporal_compression=4)
     with pytest.raises(ValueError, match="layout"):
         handler.should_use_context(None, [], torch.zeros(16, 4, 8, 8), torch.ones(16), {})
 
@@ -176,7 +176,7 @@ def test_preview_renders_windows_as_rows(comfy):
 
     options = RewindContextOptions.execute("static", 16, 4, 1, False, "pyramid", "auto").result[0]
     image = RewindContextPreview.execute(options, 40).result[0]
-    plan = plan_context(40, options, 0)
+    plan = plan_context(40, options, 1)
     assert image.ndim == 4 and image.shape[-1] == 3
     assert image.shape[1] == 12 * len(plan.windows)
     assert image.shape[2] == 40 * (1024 // 40)

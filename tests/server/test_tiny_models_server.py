@@ -1,7 +1,7 @@
 """The tiny Wan2.1 file through a real server: listed by core UNETLoader and loaded as a flow model."""
 from __future__ import annotations
 
-from rewind.testbed.tiny_models import write_tiny_wan21_t2v
+from rewind.testbed.tiny_models import write_tiny_model
 
 
 def test_core_unet_loader_on_the_server_loads_the_tiny_file(comfy_server, tmp_path):
@@ -10,7 +10,7 @@ def test_core_unet_loader_on_the_server_loads_the_tiny_file(comfy_server, tmp_pa
     from rewind.rewind_queue.api import ComfyAPI
     from rewind.rewind_queue.cli import run_prompt
 
-    [installed] = comfy_server.install_models("diffusion_models", [write_tiny_wan21_t2v(tmp_path / "tiny_wan21_t2v.safetensors")])
+    [installed] = comfy_server.install_models("diffusion_models", [write_tiny_model("Wan2.1", tmp_path / "tiny_wan21_t2v.safetensors")])
     api = ComfyAPI(comfy_server.url)
     listed = api.get_json("/object_info/UNETLoader")["UNETLoader"]["input"]["required"]["unet_name"][0]
     assert installed.name in listed

@@ -117,7 +117,7 @@ def test_window_agreement_pulls_window_tones_together_and_keeps_detail():
 
 def dense_window_agreement(x: torch.Tensor, context: ContextOptions, pull: float) -> torch.Tensor:
     """The same pull with windows x frames and windows x windows matrices (fine for a short clip)."""
-    plan = plan_context(x.shape[0], context, 0)
+    plan = plan_context(x.shape[0], context, 1)
     means = x.mean(dim=(-2, -1), keepdim=True).double()
     weights = torch.zeros(len(plan.windows), x.shape[0], dtype=torch.float64)
     for w, window in enumerate(plan.windows):
@@ -132,7 +132,7 @@ def dense_window_agreement(x: torch.Tensor, context: ContextOptions, pull: float
 def test_window_agreement_matches_the_dense_formula(schedule, fuse_method, stride):
     context = ContextOptions(schedule=schedule, fuse_method=fuse_method, length=8, overlap=3, stride=stride, closed_loop=True)
     x = torch.randn(30, 4, 5, 5, generator=torch.Generator().manual_seed(4))
-    assert torch.allclose(pull_windows_together(x, 0, context, 0.3), dense_window_agreement(x, context, 0.3), atol=1e-5)
+    assert torch.allclose(pull_windows_together(x, 0, context, 0.3, 1), dense_window_agreement(x, context, 0.3), atol=1e-5)
 
 
 def test_bad_settings_are_explained():

@@ -42,7 +42,7 @@ COMBINATIONS = [
 @pytest.mark.parametrize("options", COMBINATIONS, ids=repr)
 @pytest.mark.parametrize("num_frames", [1, 8, 9, 21, 40])
 def test_every_frame_covered_and_weights_sum_to_one(options, num_frames):
-    plan = plan_context(num_frames, options, frame_axis=0)
+    plan = plan_context(num_frames, options, 1)
     covered = sorted(set(itertools.chain.from_iterable(plan.windows)))
     assert covered == list(range(num_frames))
     per_frame = torch.zeros(num_frames, dtype=torch.float64)
@@ -57,9 +57,9 @@ def test_every_frame_covered_and_weights_sum_to_one(options, num_frames):
 @pytest.mark.parametrize("options", COMBINATIONS, ids=repr)
 def test_windows_depend_only_on_frame_count(options):
     """Both directions plan from the same inputs; nothing about steps or sigmas goes in."""
-    unsample = plan_context(40, options, 0)
+    unsample = plan_context(40, options, 1)
     _plan.cache_clear()
-    resample = plan_context(40, ContextOptions(**vars(options)), 0)
+    resample = plan_context(40, ContextOptions(**vars(options)), 1)
     assert unsample.windows == resample.windows
     assert torch.equal(unsample.shares, resample.shares) and unsample.starts == resample.starts
 
@@ -67,7 +67,7 @@ def test_windows_depend_only_on_frame_count(options):
 @pytest.mark.parametrize("options", COMBINATIONS, ids=repr)
 def test_windowed_matches_whole_clip_frame_batch(options):
     x = torch.randn(21, 4, 6, 6, generator=torch.Generator().manual_seed(0))
-    denoise = windowed(gaussian_posterior_mean, plan_context(21, options, 0), frame_axis=0)
+    denoise = windowed(gaussian_posterior_mean, plan_context(21, options, 1), frame_axis=0)
     for sigma in (14.6, 1.0, 0.03, torch.linspace(0.1, 3.0, 21)):
         expected = gaussian_posterior_mean(x, sigma)
         got = denoise(x, sigma)
@@ -78,7 +78,7 @@ def test_windowed_matches_whole_clip_frame_batch(options):
 def test_windowed_matches_whole_clip_temporal_axis(options):
     options = ContextOptions(**{**vars(options), "length": 17, "overlap": 8, "layout": LAYOUT_TEMPORAL})
     x = torch.randn(1, 16, 21, 4, 4, generator=torch.Generator().manual_seed(1))  # 81 pixel frames
-    plan = plan_context(21, options, frame_axis=2)
+    plan = plan_context(21, options, 4)
     assert max(len(w) for w in plan.windows) == 5
     denoise = windowed(gaussian_posterior_mean, plan, frame_axis=2)
     expected = gaussian_posterior_mean(x, 0.7)
@@ -92,13 +92,13 @@ def test_windowed_model_only_sees_window_sized_inputs():
         seen.append(x.shape[0])
         return x
 
-    windowed(spy, plan_context(64, ContextOptions(length=16, overlap=4), 0), 0)(torch.zeros(64, 1, 2, 2), 1.0)
+    windowed(spy, plan_context(64, ContextOptions(length=16, overlap=4), 1), 0)(torch.zeros(64, 1, 2, 2), 1.0)
     assert seen and max(seen) == 16
 
 
 def test_overlapping_windows_blend_different_predictions():
     """A model that sees a window's mean must give overlap frames a mixture, weighted by the plan."""
-    plan = plan_context(12, ContextOptions(length=8, overlap=4, fuse_method="flat"), 0)
+    plan = plan_context(12, ContextOptions(length=8, overlap=4, fuse_method="flat"), 1)
     assert plan.windows == (tuple(range(0, 8)), tuple(range(4, 12)))
     x = torch.arange(12.0).reshape(12, 1)
     out = windowed(lambda xs, s: xs.mean().expand_as(xs), plan, 0)(x, 1.0)
@@ -107,12 +107,14 @@ def test_overlapping_windows_blend_different_predictions():
     assert out[5].item() == pytest.approx(5.5)  # half of each window
 
 
-def test_wan_pixel_lengths_map_to_latent_frames():
-    assert pixel_to_latent_frames(81) == 21
-    assert pixel_to_latent_frames(1) == 1
-    assert pixel_to_latent_frames(0) == 0
-    assert latent_window(ContextOptions(length=81, overlap=17, layout=LAYOUT_TEMPORAL), 2) == (21, 5)
-    assert latent_window(ContextOptions(length=81, overlap=17), 0) == (81, 17)
+def test_pixel_lengths_map_to_latent_frames_by_the_compression():
+    assert pixel_to_latent_frames(81, 4) == 21
+    assert pixel_to_latent_frames(1, 4) == 1
+    assert pixel_to_latent_frames(0, 4) == 0
+    assert latent_window(ContextOptions(length=81, overlap=17, layout=LAYOUT_TEMPORAL), 4) == (21, 5)
+    assert latent_window(ContextOptions(length=81, overlap=17), 1) == (81, 17)
+    assert latent_window(ContextOptions(length=49, overlap=12, layout=LAYOUT_TEMPORAL), 6) == (9, 2)  # Mochi, 6n+1
+    assert latent_window(ContextOptions(length=97, overlap=24, layout=LAYOUT_TEMPORAL), 8) == (13, 3)  # LTX-Video, 8n+1
 
 
 def test_layout_resolution_and_mismatch_errors():
@@ -133,11 +135,11 @@ def test_bad_options_say_what_to_change():
 
 
 def test_uniform_stride_adds_dilated_windows_and_looped_wraps():
-    uniform = plan_context(32, ContextOptions(schedule="uniform", length=8, overlap=2, stride=2), 0)
+    uniform = plan_context(32, ContextOptions(schedule="uniform", length=8, overlap=2, stride=2), 1)
     assert any(w[1] - w[0] == 2 for w in uniform.windows)
-    static = plan_context(32, ContextOptions(schedule="static", length=8, overlap=2), 0)
+    static = plan_context(32, ContextOptions(schedule="static", length=8, overlap=2), 1)
     assert all(w[1] - w[0] == 1 for w in static.windows)
-    looped = plan_context(20, ContextOptions(schedule="looped", length=8, overlap=2, closed_loop=True), 0)
+    looped = plan_context(20, ContextOptions(schedule="looped", length=8, overlap=2, closed_loop=True), 1)
     assert any(w[0] > w[-1] for w in looped.windows), "a closed loop joins the last frames to the first"
 
 
@@ -149,25 +151,25 @@ def test_frames_that_fit():
 def test_a_plan_too_large_to_run_is_refused_before_it_is_built():
     options = ContextOptions(schedule="uniform", length=4096, overlap=4095, stride=8)
     with pytest.raises(PlanTooLarge, match=r"100000 frames in uniform windows of 4096 \(overlap 4095\) make \d+ windows.*MiB"):
-        plan_context(100000, options, 0)
+        plan_context(100000, options, 1)
 
 
 @pytest.mark.parametrize("options", COMBINATIONS, ids=repr)
 def test_the_size_check_counts_at_least_every_window_frame(options, monkeypatch):
-    plan = plan_context(40, options, 0)
+    plan = plan_context(40, options, 1)
     entries = sum(len(window) for window in plan.windows)
     _plan.cache_clear()
     monkeypatch.setattr(context_module, "MAX_PLAN_FRAMES", entries - 1)
     if entries > 40:  # a single window, or batched chunks, are never refused
         with pytest.raises(PlanTooLarge):
-            plan_context(40, options, 0)
+            plan_context(40, options, 1)
     _plan.cache_clear()
 
 
 def test_long_clips_render_at_a_bounded_size():
-    plan = plan_context(5000, ContextOptions(length=4, overlap=0, fuse_method="flat"), 0)
+    plan = plan_context(5000, ContextOptions(length=4, overlap=0, fuse_method="flat"), 1)
     image = render_plan(plan, width=1024, max_rows=64, row_height=12)
     assert image.shape == (64 * 12, 1024, 3)
     assert image.max() <= 1.0 and (image[::12].amax(dim=(0, 2)) > 0.5).all(), "every column shows a full share"
-    small = render_plan(plan_context(40, ContextOptions(length=16, overlap=4), 0), width=1024)
+    small = render_plan(plan_context(40, ContextOptions(length=16, overlap=4), 1), width=1024)
     assert small.shape == (3 * 12, 40 * (1024 // 40), 3)

@@ -2,7 +2,7 @@
 context layouts read, with the option values saved workflows already hold."""
 import pytest
 
-from rewind.presets import AYS_OPTIONS, LOAD_PRESETS, MODEL_TYPES, WAN21
+from rewind.presets import AYS_OPTIONS, BY_LATENT_FORMAT, LOAD_PRESETS, MODEL_TYPES, WAN21
 from rewind.samplers import context
 from rewind.samplers.families import FAMILIES
 from rewind.schedules import ays
@@ -11,8 +11,8 @@ from rewind.video_io import MODEL_PRESETS
 
 def test_option_values_saved_workflows_hold_are_kept():
     assert ays.MODEL_TYPES == ("SD1", "SDXL", "SVD", "Wan2.1") and ays.FLOW_MODEL_TYPES == ("Wan2.1",)
-    assert list(MODEL_PRESETS) == ["none", "SD1.5 (8 px)", "SDXL (8 px)", "AnimateDiff (8 px, 8 fps)",
-                                   "Wan2.1 (16 fps, 4n+1 frames, 16 px)"]
+    assert list(MODEL_PRESETS)[:5] == ["none", "SD1.5 (8 px)", "SDXL (8 px)", "AnimateDiff (8 px, 8 fps)",
+                                       "Wan2.1 (16 fps, 4n+1 frames, 16 px)"]
     assert context.LAYOUTS == ("auto", "frame batch (SD1.5/SDXL/AnimateDiff/Hotshot)", "Wan2.1 temporal axis")
 
 
@@ -23,12 +23,32 @@ def test_every_model_type_has_a_family_the_samplers_know_and_an_existing_ays_tab
     assert all(model.ays_table for model in AYS_OPTIONS.values())
 
 
+def test_rows_sharing_a_vae_agree_on_what_it_makes():
+    """Context windows find a model's frames per latent frame by its latent format: one answer per format."""
+    for model in MODEL_TYPES.values():
+        vae = BY_LATENT_FORMAT[model.latent_format]
+        assert (model.latent_channels, model.spatial_compression, model.temporal_compression) == \
+            (vae.latent_channels, vae.spatial_compression, vae.temporal_compression), model.name
+
+
+def test_video_rows_load_frame_counts_their_vae_encodes_exactly():
+    """A video row's loader preset takes k*n+1 frames, k its VAE's temporal compression, at a size its
+    latent patches divide (Mochi 6n+1, LTX-Video 8n+1 at 32 px)."""
+    video = {name: model for name, model in MODEL_TYPES.items() if model.temporal_compression > 1}
+    assert {name: model.temporal_compression for name, model in video.items()} == {
+        "Wan2.1": 4, "Wan2.2 TI2V-5B": 4, "HunyuanVideo": 4, "HunyuanVideo 1.5": 4, "LTX-Video": 8, "Mochi": 6,
+        "Cosmos Predict2": 4}
+    for model in video.values():
+        preset = MODEL_PRESETS[model.load_preset]
+        assert preset.frame_group == model.temporal_compression and preset.size_multiple % model.spatial_compression == 0
+
+
 def test_loader_presets_and_the_temporal_layout_follow_the_table():
     for label, model in LOAD_PRESETS.items():
         preset = MODEL_PRESETS[label]
         assert (preset.size_multiple, preset.fps, preset.frame_group) == (model.size_multiple, model.fps, model.frame_group)
     assert WAN21.frame_group == WAN21.temporal_compression == 4
-    assert context.pixel_to_latent_frames(4 * 20 + 1) == 21
+    assert context.pixel_to_latent_frames(4 * 20 + 1, WAN21.temporal_compression) == 21
 
 
 @pytest.mark.parametrize("model_type, family, choices", [("SD1", "flow", "Pick Wan2.1,"),
