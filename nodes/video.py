@@ -13,7 +13,7 @@ from ..comfy_glue.api import io
 from ..comfy_glue.folders import ALLOWED_DIRS_ENV, allowed_video_path, input_video_path, video_files_in_input
 from ..comfy_glue.frames import audio_track, frame_source, load_video
 from ..comfy_glue.interrupt import stop_requested
-from ..comfy_glue.saving import preview_path, preview_ui, save_location, saved_entry, workflow_metadata
+from ..comfy_glue.saving import preview_ui, save_location, saving_errors, workflow_metadata
 from ..video_io import VideoIOError
 from .checked import checked, refusal
 from .types import VideoInfoType
@@ -184,27 +184,27 @@ class RewindVideoCombine(io.ComfyNode):
 
     @classmethod
     def write(cls, frames, shape, options, save_output, filename_prefix, audio) -> io.NodeOutput:
-        folder_type = "output" if save_output else "temp"
-        folder, filename, counter, subfolder = save_location(filename_prefix, folder_type, shape[1], shape[0])
+        """Writes under a name no other result has (see comfy_glue/saving.py); a preview for formats browsers
+        cannot play goes to the same subfolder of the temp folder."""
         spec = video_io.FORMATS[options.format]
         metadata = workflow_metadata(cls.hidden.prompt if cls.hidden else None, cls.hidden.extra_pnginfo if cls.hidden else None)
-        name = f"{filename}_{counter:05}_"
-        if spec.extension == "png":
-            paths = video_io.write_png_sequence(frames, os.path.join(folder, name), metadata, stop_requested)
-            frames_subfolder = os.path.join(subfolder, name)
-            entries = [saved_entry(os.path.basename(p), frames_subfolder, folder_type, options.format) for p in paths]
-            return io.NodeOutput(os.path.join(folder, name), ui=preview_ui(entries, spec.extension))
-        path = os.path.join(folder, f"{name}.{spec.extension}")
-        if spec.browser_plays:
-            video_io.encode_video(frames, path, options, audio=audio, metadata=metadata, should_stop=stop_requested)
-            entries = [saved_entry(os.path.basename(path), subfolder, folder_type, options.format)]
-            return io.NodeOutput(path, ui=preview_ui(entries, spec.extension))
-        preview = preview_path(name)
-        video_io.encode_video(frames, path, options, audio=audio, metadata=metadata, preview_path=preview,
-                              should_stop=stop_requested)
-        entries = [saved_entry(os.path.basename(preview), "", "temp", "video/h264-mp4")]
-        master = saved_entry(os.path.basename(path), subfolder, folder_type, options.format)  # for API clients to download
-        return io.NodeOutput(path, ui={**preview_ui(entries, "mp4"), "rewind_files": [master]})
+        with saving_errors(filename_prefix):
+            location = save_location(filename_prefix, "output" if save_output else "temp", shape[1], shape[0])
+            if spec.extension == "png":
+                paths = video_io.write_png_sequence(frames, location.named(""), metadata, stop_requested)
+                entries = [location.entry(path, options.format) for path in paths]
+                return io.NodeOutput(os.path.dirname(paths[0]), ui=preview_ui(entries, spec.extension))
+            if spec.browser_plays:
+                path, = video_io.encode_video(frames, location.named(f".{spec.extension}"), options, audio=audio,
+                                              metadata=metadata, should_stop=stop_requested)
+                return io.NodeOutput(path, ui=preview_ui([location.entry(path, options.format)], spec.extension))
+            preview = location.in_temp()
+            path, preview_file = video_io.encode_video(frames, location.named(f".{spec.extension}"), options, audio=audio,
+                                                       metadata=metadata, preview_path=preview.named("preview.mp4"),
+                                                       should_stop=stop_requested)
+        master = location.entry(path, options.format)  # for API clients to download
+        ui = {**preview_ui([preview.entry(preview_file, "video/h264-mp4")], "mp4"), "rewind_files": [master]}
+        return io.NodeOutput(path, ui=ui)
 
 
 NODES = [RewindLoadVideo, RewindLoadVideoPath, RewindVideoCombine]

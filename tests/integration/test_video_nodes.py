@@ -3,6 +3,7 @@ through `execute` with folder_paths pointed at a temp dir, VAE chunking, errors,
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -306,3 +307,40 @@ def test_combine_peak_memory_stays_below_one_uint8_copy(comfy, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["growth"] < report["uint8_clip"], report
+
+
+# --- where results go ---------------------------------------------------------------------------
+
+def test_a_prefix_ending_in_a_separator_names_a_folder_and_counts_in_it(video_nodes, tmp_path):
+    """Before: 'trail/' wrote output/trail_00001_.mp4 every time (ComfyUI's counter read the prefix as empty)."""
+    written = [video_nodes.RewindVideoCombine.execute(images=torch.rand(n, 16, 16, 3), **{**COMBINE_DEFAULTS, "filename_prefix": "trail/"})
+               for n in (2, 3)]
+    assert [Path(out.args[0]).relative_to(tmp_path) for out in written] == [Path("output/trail/Rewind_00001_.mp4"),
+                                                                           Path("output/trail/Rewind_00002_.mp4")]
+    assert [vio.probe(out.args[0]).frame_count for out in written] == [2, 3]
+
+
+def test_a_prores_preview_follows_its_subfolder_and_never_replaces_one(video_nodes, tmp_path):
+    stale = tmp_path / "temp" / "userA" / "clip_00001_preview.mp4"
+    stale.parent.mkdir()
+    stale.write_bytes(b"an older preview")
+    out = video_nodes.RewindVideoCombine.execute(images=torch.rand(2, 16, 16, 3),
+                                                 **{**COMBINE_DEFAULTS, "format": "video/ProRes", "filename_prefix": "userA/clip"})
+    assert out.ui["images"][0] == {"filename": "clip_00002_preview.mp4", "subfolder": "userA", "type": "temp",
+                                   "format": "video/h264-mp4"}
+    assert stale.read_bytes() == b"an older preview" and Path(out.args[0]).name == "clip_00001_.mov"
+
+
+@pytest.mark.parametrize("prefix, says", [
+    ("A" * 250, r"filename_prefix 'AAAAAAAAAAAA\.\.\.AAAAAAAAAAAAA' makes a file or folder name too long .*; shorten it\.$"),
+    ("taken.mp4/clip", r"filename_prefix 'taken\.mp4/clip' needs 'output/taken\.mp4' to be a folder, but it is a file; "
+                       r"choose another prefix\.$"),
+    ("taken.mp4/sub/clip", r"filename_prefix 'taken\.mp4/sub/clip' needs 'output/taken\.mp4' to be a folder"),
+])
+def test_what_the_file_system_refuses_is_one_line_naming_the_prefix(video_nodes, tmp_path, prefix, says):
+    """Before: a raw OSError with the server path (from the partial's cleanup, hiding ffmpeg's error), or
+    ComfyUI's NotADirectoryError."""
+    (tmp_path / "output" / "taken.mp4").write_bytes(b"a file")
+    with pytest.raises(ValueError, match="^RewindVideoCombine: " + says) as error:
+        video_nodes.RewindVideoCombine.execute(images=torch.rand(2, 16, 16, 3), **{**COMBINE_DEFAULTS, "filename_prefix": prefix})
+    assert str(tmp_path) not in str(error.value) and sorted(os.listdir(tmp_path / "output")) == ["taken.mp4"]

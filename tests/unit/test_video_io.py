@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import struct
 import wave
 
@@ -366,8 +367,9 @@ def test_mixed_frame_sizes_are_refused(tmp_path):
 
 
 def test_ffmpeg_failure_is_reported_with_its_reason(tmp_path):
-    with pytest.raises(VideoIOError, match=r"ffmpeg failed writing .*no_such_dir.*No such file or directory"):
-        vio.encode_video(numbered_clip(50), str(tmp_path / "no_such_dir" / "x.mp4"), vio.EncodeOptions())
+    with pytest.raises(VideoIOError, match=r"ffmpeg failed writing .*wide\.webp.*Max is 16383x16383"):
+        vio.encode_video([np.zeros((2, 16400, 3), np.uint8)] * 2, str(tmp_path / "wide.webp"), vio.EncodeOptions(format="image/webp"))
+    assert os.listdir(tmp_path) == []
 
 
 def test_memory_check_says_how_many_frames_fit(tmp_path):
