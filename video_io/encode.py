@@ -126,6 +126,8 @@ def pingpong_order(count: int) -> list[int]:
 def video_filter(spec: FormatSpec, pix_fmt: str) -> str:
     if spec.extension == "gif":  # a palette per frame: constant memory, unlike a two-pass global palette
         return "split[a][b];[a]palettegen=stats_mode=single[p];[b][p]paletteuse=new=1"
+    if spec.colour_matrix is None:  # RGB stays RGB: no matrix, no range change
+        return f"format={pix_fmt}"
     even = "pad=ceil(iw/2)*2:ceil(ih/2)*2"  # chroma subsampling needs even sizes: pad, never fail
     scale = f"scale=out_color_matrix={spec.colour_matrix}:out_range=tv:flags=accurate_rnd+full_chroma_int"
     tags = f"setparams=colorspace={spec.colour_matrix}:color_primaries={spec.colour_matrix}:color_trc={spec.colour_matrix}:range=tv"
@@ -322,6 +324,19 @@ def encode_video(frames: Iterable[np.ndarray], path: Target, options: EncodeOpti
                            f"{width}x{height}. Upscale them first or choose video/h264-mp4.")
     targets = (path, preview_path) if preview_path else (path,)
     return _encode(spec, resolve_pix_fmt(options), options, first, rest, targets, audio, metadata, should_stop)
+
+
+# What frames held in memory become to be read back like any file: FFV1 keeps 8-bit RGB exactly, float PCM the audio.
+LOSSLESS = FormatSpec("mkv", "matroska", ("-c:v", "ffv1"), ("bgr0",), None, None, "pcm_f32le")
+
+
+def write_lossless(frames: Iterable[np.ndarray], path: Target, frame_rate: float,
+                   audio: tuple[np.ndarray, int] | None = None, should_stop: StopCheck = never_stop) -> str:
+    """Writes frames (and audio) without loss, at `frame_rate`; returns where. For frames that exist only in
+    memory, so they go through the same load plan, filters and checks as a file."""
+    first, rest = _first_and_rest(frames)
+    options = EncodeOptions(frame_rate=frame_rate)
+    return _encode(LOSSLESS, LOSSLESS.pix_fmts[0], options, first, rest, (path,), audio, None, should_stop)[0]
 
 
 def _encode(spec: FormatSpec, pix_fmt: str, options: EncodeOptions, first: np.ndarray, rest: Iterator[np.ndarray],
