@@ -60,18 +60,23 @@ def allowed_video_folders() -> list[str]:
 
 
 def allowed_video_path(typed: str) -> str:
-    """The real path of a typed path (relative ones start at the input folder) if it lies in an
-    allowed folder. The refusal is the same whether or not the file exists, and does not echo it."""
-    path = os.path.expanduser(typed.strip().strip("\"'"))
+    """The real path of a typed path (relative ones start at the input folder; quotes and ~ as a shell
+    reads them) if it lies in an allowed folder; see confined_video_path."""
+    return confined_video_path(os.path.expanduser(typed.strip().strip("\"'")), "video")
+
+
+def confined_video_path(path: str, input_name: str) -> str:
+    """The real path of `path` (relative paths start at the input folder) if it lies in a folder videos may
+    be loaded from. The refusal is the same whether or not the file exists, and does not echo it."""
     if "://" in path:
-        raise VideoIOError("video: URLs and streams are not loaded, only video files in ComfyUI's folders. "
-                         "Download the video into the input folder first.")
-    path = os.path.realpath(os.path.join(folder_paths.get_input_directory(), path))
-    if not typed.strip() or not any(is_inside(path, folder) for folder in allowed_video_folders()):
-        raise VideoIOError(f"video: that path is outside the folders videos may be loaded from (ComfyUI's input, output "
-                         f"and temp folders). Copy the video into the input folder, or ask the server owner to add "
-                         f"its folder to {ALLOWED_DIRS_ENV}.")
-    return path
+        raise VideoIOError(f"{input_name}: URLs and streams are not loaded, only video files in ComfyUI's folders. "
+                           "Download the video into the input folder first.")
+    real = os.path.realpath(os.path.join(folder_paths.get_input_directory(), path))
+    if not path or not any(is_inside(real, folder) for folder in allowed_video_folders()):
+        raise VideoIOError(f"{input_name}: that path is outside the folders videos may be loaded from (ComfyUI's input, "
+                           f"output and temp folders). Copy the video into the input folder, or ask the server owner to "
+                           f"add its folder to {ALLOWED_DIRS_ENV}.")
+    return real
 
 
 def video_files_in_input() -> list[str]:

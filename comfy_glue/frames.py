@@ -119,8 +119,17 @@ def latent_frame_count(latent: dict, vae) -> int:
     return samples.shape[0] * temporal(samples.shape[2])
 
 
-def audio_track(audio: dict | None, frame_count: int, frame_rate: float) -> tuple[np.ndarray, int] | None:
+def audio_array(audio: dict | None) -> tuple[np.ndarray, int] | None:
+    """AUDIO as video_io takes it: float32 (channels, samples) of the first batch item, and its rate."""
     if audio is None or audio.get("waveform") is None:
         return None
-    waveform = audio["waveform"][0].float().cpu().numpy()
-    return video_io.trimmed_audio(waveform, audio["sample_rate"], frame_count / frame_rate), audio["sample_rate"]
+    return audio["waveform"][0].float().cpu().numpy(), audio["sample_rate"]
+
+
+def audio_track(audio: dict | None, frame_count: int, frame_rate: float) -> tuple[np.ndarray, int] | None:
+    """AUDIO cut to the length of `frame_count` frames, for muxing under them."""
+    track = audio_array(audio)
+    if track is None:
+        return None
+    waveform, sample_rate = track
+    return video_io.trimmed_audio(waveform, sample_rate, frame_count / frame_rate), sample_rate

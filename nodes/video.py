@@ -1,10 +1,12 @@
 """Video in and out without VideoHelperSuite: thin ComfyUI nodes over `video_io`.
 
 The frames' way between ComfyUI's IMAGE/LATENT/AUDIO and ffmpeg is `comfy_glue/frames.py`; which files
-the loaders may read, and how errors name them, is `comfy_glue/folders.py`.
+the loaders may read, and how errors name them, is `comfy_glue/folders.py`; ComfyUI's own VIDEO type in
+and out is `comfy_glue/video.py`; where results go is `comfy_glue/saving.py`.
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 
@@ -13,12 +15,15 @@ from ..comfy_glue.api import io
 from ..comfy_glue.folders import ALLOWED_DIRS_ENV, allowed_video_path, input_video_path, video_files_in_input
 from ..comfy_glue.frames import audio_track, frame_source, load_video
 from ..comfy_glue.interrupt import stop_requested
-from ..comfy_glue.saving import preview_path, preview_ui, save_location, saved_entry, workflow_metadata
+from ..comfy_glue.saving import preview_ui, save_location, saving_errors, workflow_metadata
+from ..comfy_glue.video import saved_video, video_file
 from ..video_io import VideoIOError
 from .checked import checked, refusal
 from .types import VideoInfoType
 
 LOAD, ENCODE = video_io.LOAD_LIMITS, video_io.ENCODE_LIMITS
+CORE_VIDEO = "core_video"  # the loaders' optional VIDEO input
+UNCONNECTED = object()  # what validate_inputs gets for an input left unconnected (a linked one arrives as None)
 
 
 # --- loading ------------------------------------------------------------------------------------
@@ -45,6 +50,9 @@ def load_inputs(video_input: io.Input) -> list[io.Input]:
                        tooltip="When the output aspect differs from the source: crop the centre, pad with black, or stretch."),
         io.Vae.Input("vae", optional=True,
                      tooltip="Optional: encode frames to latents in chunks as they are decoded, so the full float IMAGE never exists (the images output is then empty)."),
+        io.Video.Input(CORE_VIDEO, optional=True,
+                       tooltip="Optional: a VIDEO from ComfyUI's own video nodes (Load Video, Create Video...) to load instead of "
+                               "the video input, with every option here applied to it."),
     ]
 
 
@@ -58,6 +66,13 @@ LOAD_OUTPUTS = [
 ]
 
 
+def loaded(path_of, video, core_video, vae, request: dict) -> io.NodeOutput:
+    """Both loaders' run: the connected VIDEO if there is one, else the file `video` names."""
+    source = video_file(core_video, CORE_VIDEO) if core_video is not None else contextlib.nullcontext(path_of(video))
+    with source as path:
+        return io.NodeOutput(*load_video(path, video_io.LoadRequest(**request), vae))
+
+
 class RewindLoadVideo(io.ComfyNode):
     @classmethod
     def define_schema(cls):
@@ -65,8 +80,9 @@ class RewindLoadVideo(io.ComfyNode):
             node_id="RewindLoadVideo",
             display_name="Load Video (Rewind)",
             category="Rewind/video",
-            description="Loads a video from ComfyUI's input folder (upload one with the button), streaming frames from ffmpeg "
-                        "with correct colours and exact frame counts; refuses up front a load that would not fit in RAM.",
+            description="Loads a video from ComfyUI's input folder (upload one with the button), or a VIDEO from ComfyUI's own "
+                        "video nodes, streaming frames from ffmpeg with correct colours and exact frame counts; refuses up front "
+                        "a load that would not fit in RAM.",
             inputs=load_inputs(io.Combo.Input("video", options=video_files_in_input(), upload=io.UploadType.video,
                                               tooltip="A video in ComfyUI's input folder; upload one with the button.")),
             outputs=LOAD_OUTPUTS,
@@ -74,16 +90,16 @@ class RewindLoadVideo(io.ComfyNode):
 
     @classmethod
     @checked
-    def execute(cls, video, vae=None, **request) -> io.NodeOutput:
-        return io.NodeOutput(*load_video(input_video_path(video), video_io.LoadRequest(**request), vae))
+    def execute(cls, video, vae=None, core_video=None, **request) -> io.NodeOutput:
+        return loaded(input_video_path, video, core_video, vae, request)
 
     @classmethod
     def fingerprint_inputs(cls, video, **_):
         return file_fingerprint(input_video_path, video)
 
     @classmethod
-    def validate_inputs(cls, video):
-        return file_verdict(cls, input_video_path, video)
+    def validate_inputs(cls, video, core_video=UNCONNECTED):
+        return file_verdict(cls, input_video_path, video, core_video)
 
 
 class RewindLoadVideoPath(io.ComfyNode):
@@ -93,9 +109,10 @@ class RewindLoadVideoPath(io.ComfyNode):
             node_id="RewindLoadVideoPath",
             display_name="Load Video Path (Rewind)",
             category="Rewind/video",
-            description="Loads a video by its path on the server (for API scripts and subfolders), streaming frames from ffmpeg "
-                        "with correct colours and exact frame counts. Paths must lie in ComfyUI's input, output or temp folder "
-                        f"unless the server owner allows more in {ALLOWED_DIRS_ENV}.",
+            description="Loads a video by its path on the server (for API scripts and subfolders), or a VIDEO from ComfyUI's own "
+                        "video nodes, streaming frames from ffmpeg with correct colours and exact frame counts. Paths (a VIDEO's "
+                        "file too) must lie in ComfyUI's input, output or temp folder unless the server owner allows more in "
+                        f"{ALLOWED_DIRS_ENV}.",
             inputs=load_inputs(io.String.Input("video", default="",
                                                tooltip="Path to a video file in ComfyUI's input, output or temp folder; relative "
                                                        "paths start at the input folder; surrounding quotes are ignored.")),
@@ -104,22 +121,23 @@ class RewindLoadVideoPath(io.ComfyNode):
 
     @classmethod
     @checked
-    def execute(cls, video, vae=None, **request) -> io.NodeOutput:
-        return io.NodeOutput(*load_video(allowed_video_path(video), video_io.LoadRequest(**request), vae))
+    def execute(cls, video, vae=None, core_video=None, **request) -> io.NodeOutput:
+        return loaded(allowed_video_path, video, core_video, vae, request)
 
     @classmethod
     def fingerprint_inputs(cls, video, **_):
         return file_fingerprint(allowed_video_path, video)
 
     @classmethod
-    def validate_inputs(cls, video):
-        return file_verdict(cls, allowed_video_path, video)
+    def validate_inputs(cls, video, core_video=UNCONNECTED):
+        return file_verdict(cls, allowed_video_path, video, core_video)
 
 
-def file_verdict(node: type[io.ComfyNode], resolve, video) -> str | bool:
+def file_verdict(node: type[io.ComfyNode], resolve, video, core_video) -> str | bool:
     """validate_inputs' verdict on the file alone (numbers are checked at run time, one message
-    each): ComfyUI repeats a verdict once per input the check takes."""
-    if video is None:  # linked from another node: known only at run time
+    each): ComfyUI repeats a verdict once per input the check takes. With a VIDEO connected the
+    file is not read."""
+    if video is None or core_video is not UNCONNECTED:  # linked from another node: known only at run time
         return True
     try:
         video_io.check_local_video_file(resolve(video))
@@ -165,7 +183,12 @@ class RewindVideoCombine(io.ComfyNode):
                 io.Latent.Input("latent", optional=True, tooltip="Latents to decode with vae chunk by chunk instead of images."),
                 io.Vae.Input("vae", optional=True, tooltip="The VAE that decodes latent."),
             ],
-            outputs=[io.String.Output("file_path", display_name="file_path", tooltip="Path of the written file (the folder for a png sequence).")],
+            outputs=[
+                io.String.Output("file_path", display_name="file_path", tooltip="Path of the written file (the folder for a png sequence)."),
+                io.Video.Output("video", display_name="video",
+                                tooltip="The written file as a VIDEO for ComfyUI's own video nodes (Save Video, Get Video Components) "
+                                        "and Rewind's loaders; empty for png-sequence and webp, which they cannot read."),
+            ],
             hidden=[io.Hidden.prompt, io.Hidden.extra_pnginfo],
             is_output_node=True,
         )
@@ -184,27 +207,29 @@ class RewindVideoCombine(io.ComfyNode):
 
     @classmethod
     def write(cls, frames, shape, options, save_output, filename_prefix, audio) -> io.NodeOutput:
-        folder_type = "output" if save_output else "temp"
-        folder, filename, counter, subfolder = save_location(filename_prefix, folder_type, shape[1], shape[0])
+        """Writes under a name no other result has (see comfy_glue/saving.py); a preview for formats browsers
+        cannot play goes to the same subfolder of the temp folder."""
         spec = video_io.FORMATS[options.format]
         metadata = workflow_metadata(cls.hidden.prompt if cls.hidden else None, cls.hidden.extra_pnginfo if cls.hidden else None)
-        name = f"{filename}_{counter:05}_"
-        if spec.extension == "png":
-            paths = video_io.write_png_sequence(frames, os.path.join(folder, name), metadata, stop_requested)
-            frames_subfolder = os.path.join(subfolder, name)
-            entries = [saved_entry(os.path.basename(p), frames_subfolder, folder_type, options.format) for p in paths]
-            return io.NodeOutput(os.path.join(folder, name), ui=preview_ui(entries, spec.extension))
-        path = os.path.join(folder, f"{name}.{spec.extension}")
-        if spec.browser_plays:
-            video_io.encode_video(frames, path, options, audio=audio, metadata=metadata, should_stop=stop_requested)
-            entries = [saved_entry(os.path.basename(path), subfolder, folder_type, options.format)]
-            return io.NodeOutput(path, ui=preview_ui(entries, spec.extension))
-        preview = preview_path(name)
-        video_io.encode_video(frames, path, options, audio=audio, metadata=metadata, preview_path=preview,
-                              should_stop=stop_requested)
-        entries = [saved_entry(os.path.basename(preview), "", "temp", "video/h264-mp4")]
-        master = saved_entry(os.path.basename(path), subfolder, folder_type, options.format)  # for API clients to download
-        return io.NodeOutput(path, ui={**preview_ui(entries, "mp4"), "rewind_files": [master]})
+        with saving_errors(filename_prefix):
+            location = save_location(filename_prefix, "output" if save_output else "temp", shape[1], shape[0])
+            if spec.extension == "png":
+                paths = video_io.write_png_sequence(frames, location.named(""), metadata, stop_requested)
+                entries = [location.entry(path, options.format) for path in paths]
+                folder = os.path.dirname(paths[0])
+                return io.NodeOutput(folder, saved_video(folder, options.format), ui=preview_ui(entries, spec.extension))
+            if spec.browser_plays:
+                path, = video_io.encode_video(frames, location.named(f".{spec.extension}"), options, audio=audio,
+                                              metadata=metadata, should_stop=stop_requested)
+                ui = preview_ui([location.entry(path, options.format)], spec.extension)
+                return io.NodeOutput(path, saved_video(path, options.format), ui=ui)
+            preview = location.in_temp()
+            path, preview_file = video_io.encode_video(frames, location.named(f".{spec.extension}"), options, audio=audio,
+                                                       metadata=metadata, preview_path=preview.named("preview.mp4"),
+                                                       should_stop=stop_requested)
+        master = location.entry(path, options.format)  # for API clients to download
+        ui = {**preview_ui([preview.entry(preview_file, "video/h264-mp4")], "mp4"), "rewind_files": [master]}
+        return io.NodeOutput(path, saved_video(path, options.format), ui=ui)
 
 
 NODES = [RewindLoadVideo, RewindLoadVideoPath, RewindVideoCombine]

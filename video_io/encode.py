@@ -2,13 +2,17 @@
 each frame as it is asked for, so no uint8 copy of the whole clip ever exists), with audio muxed
 in the same pass and the workflow embedded in the container.
 
-Everything is written under a hidden partial name in the destination folder and renamed only
-when complete, so a cancelled or failed encode never leaves a file that looks like a result."""
+Everything is written under a hidden partial name of its own in the destination folder and moved
+into place only when complete, and only onto a free name: a cancelled or failed encode never leaves
+a file that looks like a result, and a finished one never replaces a file (two jobs writing under
+one prefix at once included)."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import os
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -122,6 +126,8 @@ def pingpong_order(count: int) -> list[int]:
 def video_filter(spec: FormatSpec, pix_fmt: str) -> str:
     if spec.extension == "gif":  # a palette per frame: constant memory, unlike a two-pass global palette
         return "split[a][b];[a]palettegen=stats_mode=single[p];[b][p]paletteuse=new=1"
+    if spec.colour_matrix is None:  # RGB stays RGB: no matrix, no range change
+        return f"format={pix_fmt}"
     even = "pad=ceil(iw/2)*2:ceil(ih/2)*2"  # chroma subsampling needs even sizes: pad, never fail
     scale = f"scale=out_color_matrix={spec.colour_matrix}:out_range=tv:flags=accurate_rnd+full_chroma_int"
     tags = f"setparams=colorspace={spec.colour_matrix}:color_primaries={spec.colour_matrix}:color_trc={spec.colour_matrix}:range=tv"
@@ -136,9 +142,8 @@ def quality_args(spec: FormatSpec, options: EncodeOptions, pix_fmt: str) -> list
     return ["-crf", str(options.crf)] if spec.crf_max is not None else []
 
 
-def encode_args(spec: FormatSpec, options: EncodeOptions, width: int, height: int, path: str,
+def encode_args(spec: FormatSpec, options: EncodeOptions, pix_fmt: str, width: int, height: int, path: str,
                 audio_input: tuple[str, int, int] | None, metadata_file: str | None) -> list[str]:
-    pix_fmt = resolve_pix_fmt(options)
     command = ["-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
                "-framerate", repr(float(options.frame_rate)), "-i", "-"]
     maps = ["-map", "0:v"]
@@ -183,41 +188,131 @@ def trimmed_audio(waveform: np.ndarray, sample_rate: int, duration: float) -> np
     return waveform[:, : int(round(duration * sample_rate))]
 
 
-def partial_path(path: str) -> str:
-    """A hidden name next to `path` for the file (or folder) while it is being written."""
-    folder, name = os.path.split(path)
-    return os.path.join(folder, f".{name}.partial")
+# --- where results go: a partial name of their own, then the first free name ---------------------
+
+PARTIAL_SUFFIX = ".partial"
+PARTIAL_NAME_CHARS = 48  # of a result's name, kept in its partial's: the random part and suffix must fit too
 
 
-def remove_partial(path: str) -> None:
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path, ignore_errors=True)
+@dataclass(frozen=True)
+class NumberedName:
+    """A result's place under ComfyUI's numbering, `folder/{stem}_{counter:05}_{tail}`. The counter is where the
+    search starts, not a promise: the finished result takes the first number free at that moment, so two jobs
+    under one prefix (or a counter ComfyUI misread) never replace each other's files, nor anyone else's."""
+
+    folder: str
+    stem: str
+    counter: int
+    tail: str  # ".mp4", "preview.mp4"; "" for a folder of frames
+
+    def paths(self) -> Iterator[str]:
+        for counter in itertools.count(self.counter):
+            yield os.path.join(self.folder, f"{self.stem}_{counter:05}_{self.tail}")
+
+
+Target = str | NumberedName  # a plain path has one name only: if it is taken, publishing is a FileExistsError
+
+
+def target_paths(target: Target) -> Iterator[str]:
+    return iter([target]) if isinstance(target, str) else target.paths()
+
+
+def new_partial(path: str, folder: bool) -> str:
+    """A hidden name beside `path` that no other job shares (created here, exclusively) for the result while it
+    is written. Its mode follows the umask, as ffmpeg's own files do (mkstemp's 0600 would hide results from the
+    server's other users)."""
+    directory, name = os.path.split(path)
+    partial = os.path.join(directory, f".{name[:PARTIAL_NAME_CHARS]}.{secrets.token_hex(4)}{PARTIAL_SUFFIX}")
+    if folder:
+        os.mkdir(partial)
     else:
-        with contextlib.suppress(FileNotFoundError):
+        os.close(os.open(partial, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+    return partial
+
+
+def check_name(path: str) -> None:
+    """Raises now, before any encoding, what moving a result to `path` would raise at the end: a name too long
+    for the file system, a folder on the way that is a file."""
+    with contextlib.suppress(FileNotFoundError):
+        os.lstat(path)
+
+
+def discard(path: str) -> None:
+    """Removes a partial result. Its own failure is ignored, so it never hides the error that made the result
+    partial (a leftover stays hidden by its leading dot)."""
+    with contextlib.suppress(OSError):
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
             os.unlink(path)
 
 
-@contextlib.contextmanager
-def written_atomically(*paths: str):
-    """Yields partial names for `paths`; renames them into place only when the block succeeds,
-    and removes them whatever else happens (error, cancel, KeyboardInterrupt)."""
-    partials = [partial_path(path) for path in paths]
+def claim(partial: str, path: str) -> None:
+    """Moves the finished `partial` to `path` only if nothing is there (FileExistsError otherwise). A POSIX rename
+    replaces, so the name is first taken by an exclusive create (mkdir for a folder) and only that empty
+    placeholder is replaced; Windows' rename never replaces."""
+    if os.name == "nt":
+        os.rename(partial, path)
+        return
+    if os.path.isdir(partial):
+        os.mkdir(path)
+    else:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
     try:
-        yield partials
-        for partial, path in zip(partials, paths):
-            os.replace(partial, path)
+        os.replace(partial, path)
+    except BaseException:
+        discard(path)
+        raise
+
+
+def publish(partial: str, target: Target) -> str:
+    """Moves the finished `partial` to the first free name of `target`; returns that name."""
+    for path in target_paths(target):
+        with contextlib.suppress(FileExistsError):
+            claim(partial, path)
+            return path
+    raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), target)
+
+
+@dataclass
+class Pending:
+    """A result being written: under `partial` until complete, then at `path`."""
+
+    target: Target
+    partial: str
+    path: str | None = None
+
+
+@contextlib.contextmanager
+def written_atomically(*targets: Target, folder: bool = False) -> Iterator[list[Pending]]:
+    """Yields a partial name for each of `targets`; when the block succeeds, moves each to a free name of its
+    target (its Pending then says which), and removes the partials whatever else happens (error, cancel,
+    KeyboardInterrupt)."""
+    pending: list[Pending] = []
+    try:
+        for target in targets:
+            first = next(target_paths(target))
+            check_name(first)
+            pending.append(Pending(target, new_partial(first, folder)))
+        yield pending
+        for item in pending:
+            item.path = publish(item.partial, item.target)
     finally:
-        for partial in partials:
-            remove_partial(partial)
+        for item in pending:
+            if item.path is None:
+                discard(item.partial)
 
 
-def encode_video(frames: Iterable[np.ndarray], path: str, options: EncodeOptions,
+# --- writing --------------------------------------------------------------------------------------
+
+def encode_video(frames: Iterable[np.ndarray], path: Target, options: EncodeOptions,
                  audio: tuple[np.ndarray, int] | None = None, metadata: dict | None = None,
-                 preview_path: str | None = None, should_stop: StopCheck = never_stop) -> int:
-    """Writes a video file from (H, W, 3) uint8 RGB frames; returns how many frames were written.
+                 preview_path: Target | None = None, should_stop: StopCheck = never_stop) -> list[str]:
+    """Writes a video file from (H, W, 3) uint8 RGB frames; returns where it went (then its preview's name).
     `audio` is (float32 (channels, samples), sample rate), already cut to length (trimmed_audio);
     formats without audio ignore it. `preview_path` also writes an h264 preview in the same pass.
-    Raises VideoIOCancelled soon after should_stop() turns true; nothing is left behind then."""
+    Neither replaces an existing file (see NumberedName). Raises VideoIOCancelled soon after
+    should_stop() turns true; nothing is left behind then."""
     spec = format_spec(options.format)
     check_options(options)
     if spec.extension == "png":
@@ -227,9 +322,31 @@ def encode_video(frames: Iterable[np.ndarray], path: str, options: EncodeOptions
     if min(height, width) < spec.min_side:
         raise VideoIOError(f"{options.format} needs frames of at least {spec.min_side}x{spec.min_side} pixels; these are "
                            f"{width}x{height}. Upscale them first or choose video/h264-mp4.")
-    outputs = (path, preview_path) if preview_path else (path,)
-    with (tempfile.TemporaryDirectory(prefix="rewind-encode-") as scratch, tempfile.TemporaryFile() as log,
-          written_atomically(*outputs) as partials):
+    targets = (path, preview_path) if preview_path else (path,)
+    return _encode(spec, resolve_pix_fmt(options), options, first, rest, targets, audio, metadata, should_stop)
+
+
+# What frames held in memory become to be read back like any file: FFV1 keeps 8-bit RGB exactly, float PCM the audio.
+LOSSLESS = FormatSpec("mkv", "matroska", ("-c:v", "ffv1"), ("bgr0",), None, None, "pcm_f32le")
+
+
+def write_lossless(frames: Iterable[np.ndarray], path: Target, frame_rate: float,
+                   audio: tuple[np.ndarray, int] | None = None, should_stop: StopCheck = never_stop) -> str:
+    """Writes frames (and audio) without loss, at `frame_rate`; returns where. For frames that exist only in
+    memory, so they go through the same load plan, filters and checks as a file."""
+    first, rest = _first_and_rest(frames)
+    options = EncodeOptions(frame_rate=frame_rate)
+    return _encode(LOSSLESS, LOSSLESS.pix_fmts[0], options, first, rest, (path,), audio, None, should_stop)[0]
+
+
+def _encode(spec: FormatSpec, pix_fmt: str, options: EncodeOptions, first: np.ndarray, rest: Iterator[np.ndarray],
+            targets: tuple[Target, ...], audio: tuple[np.ndarray, int] | None, metadata: dict | None,
+            should_stop: StopCheck) -> list[str]:
+    """One ffmpeg run writing `targets` (the file, then an optional h264 preview); returns where they went."""
+    height, width = first.shape[:2]
+    shown = next(target_paths(targets[0]))  # the name errors show
+    with (tempfile.TemporaryDirectory(prefix="rewind-encode-", ignore_cleanup_errors=True) as scratch,  # never hides the error
+          tempfile.TemporaryFile() as log, written_atomically(*targets) as pending):
         audio_input = None
         if audio is not None and spec.audio_codec is not None and audio[0].size:
             audio_path = os.path.join(scratch, "audio.f32")
@@ -239,25 +356,25 @@ def encode_video(frames: Iterable[np.ndarray], path: str, options: EncodeOptions
         if metadata and spec.extension not in ("gif", "webp"):
             metadata_file = os.path.join(scratch, "metadata.txt")
             Path(metadata_file).write_text(meta.ffmetadata_file_text(metadata), encoding="utf-8")
-        args = encode_args(spec, options, width, height, partials[0], audio_input, metadata_file)
-        args += preview_output_args(partials[1]) if preview_path else []
+        args = encode_args(spec, options, pix_fmt, width, height, pending[0].partial, audio_input, metadata_file)
+        args += preview_output_args(pending[1].partial) if len(pending) > 1 else []
         run = FFmpegRun(args, should_stop, stdin=subprocess.PIPE, stderr=log)
         try:
-            written = _feed(run, itertools.chain([first], rest), first.shape)
+            _feed(run, itertools.chain([first], rest), first.shape)
         finally:
             returncode = run.finish()
-        run.raise_if_stopped(f"writing {path!r}")
+        run.raise_if_stopped(f"writing {shown!r}")
         if returncode != 0:
             log.seek(0)
-            raise VideoIOError(f"ffmpeg failed writing {path!r} as {options.format}: {stderr_tail(log.read())}")
-        _embed_after_encode(spec, partials[0], metadata)
-    return written
+            raise VideoIOError(f"ffmpeg failed writing {shown!r}: {stderr_tail(log.read())}")
+        _embed_after_encode(spec, pending[0].partial, metadata)
+    return [item.path for item in pending]
 
 
-def _feed(run: FFmpegRun, frames: Iterable[np.ndarray], shape: tuple[int, ...]) -> int:
+def _feed(run: FFmpegRun, frames: Iterable[np.ndarray], shape: tuple[int, ...]) -> None:
     """Writes frames to ffmpeg's stdin until they run out or the run is stopped, then closes it and
     waits; a pipe ffmpeg closed early shows in its exit code."""
-    written, stdin = 0, run.process.stdin
+    stdin = run.process.stdin
     try:
         for index, frame in enumerate(frames):
             if run.stop_reason:
@@ -265,13 +382,11 @@ def _feed(run: FFmpegRun, frames: Iterable[np.ndarray], shape: tuple[int, ...]) 
             data = memoryview(np.ascontiguousarray(_checked(frame, shape, index)))
             with run.waiting():
                 stdin.write(data)
-            written += 1
     except BrokenPipeError:
         pass
     with contextlib.suppress(BrokenPipeError), run.waiting():
         stdin.close()
         run.process.wait()
-    return written
 
 
 def _embed_after_encode(spec: FormatSpec, path: str, metadata: dict | None) -> None:
@@ -283,17 +398,16 @@ def _embed_after_encode(spec: FormatSpec, path: str, metadata: dict | None) -> N
     Path(path).write_bytes(embed(data, metadata))
 
 
-def write_png_sequence(frames: Iterable[np.ndarray], folder: str, metadata: dict | None = None,
+def write_png_sequence(frames: Iterable[np.ndarray], folder: Target, metadata: dict | None = None,
                        should_stop: StopCheck = never_stop) -> list[str]:
     """One PNG per frame (frame_00001.png, ...), each carrying the workflow as tEXt, written into
-    a partial folder renamed into place when complete."""
+    a partial folder moved into place (onto a free name) when complete; returns the frames' paths."""
     first, rest = _first_and_rest(frames)
     names = []
-    with written_atomically(folder) as (partial,):
-        os.makedirs(partial)
+    with written_atomically(folder, folder=True) as (result,):
         for index, frame in enumerate(itertools.chain([first], rest)):
             if should_stop():
-                raise VideoIOCancelled(f"cancelled while writing {folder!r}")
+                raise VideoIOCancelled(f"cancelled while writing {next(target_paths(folder))!r}")
             names.append(f"frame_{index + 1:05d}.png")
-            Path(partial, names[-1]).write_bytes(meta.encode_png(_checked(frame, first.shape, index), metadata))
-    return [os.path.join(folder, name) for name in names]
+            Path(result.partial, names[-1]).write_bytes(meta.encode_png(_checked(frame, first.shape, index), metadata))
+    return [os.path.join(result.path, name) for name in names]

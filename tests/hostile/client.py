@@ -19,7 +19,7 @@ LOAD_DEFAULTS = dict(force_rate=0.0, custom_width=0, custom_height=0, frame_load
                      select_every_nth=1, model_preset="none", resize_mode="crop")
 COMBINE_DEFAULTS = dict(frame_rate=8.0, loop_count=0, filename_prefix="hostile/out", format="image/gif",
                         pingpong=False, save_output=True, crf=19, pix_fmt="auto")
-PARTIAL_SUFFIX = ".partial"  # video_io writes `.<name>.partial` until a file is complete
+PARTIAL_SUFFIX = ".partial"  # video_io writes `.<name>.<random>.partial` until a file is complete
 
 
 def load_node(video: str, node: str = "RewindLoadVideo", **inputs) -> dict:

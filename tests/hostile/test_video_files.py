@@ -84,6 +84,21 @@ def test_path_loader_refuses_outside_paths_without_saying_whether_they_exist(cli
     assert reason.startswith("video - RewindLoadVideoPath: video: that path is outside the folders") and "canary" not in reason
 
 
+@pytest.mark.parametrize("name", ["{canary}/secret.mp4", "../../canary/secret.mp4", "{canary}/junk.mp4"])
+def test_a_core_video_of_a_file_outside_the_allowed_folders_is_refused_like_its_path(client, canary, name):
+    """Core Load Video joins any name to the input folder ('..' and absolute ones too: ComfyUI 0.3.75 skips a V3
+    combo's option check), so its VIDEO may point anywhere. Before: Rewind Load Video had no VIDEO input."""
+    name = name.format(canary=canary)
+    typed = only_reason(client.rejection(load_and_combine(name, node="RewindLoadVideoPath")))
+    prompt = {"0": {"class_type": "LoadVideo", "inputs": {"file": name}}, **load_and_combine(client.good)}
+    prompt["1"]["inputs"]["core_video"] = ["0", 0]
+    outcome = client.run(prompt)
+    assert outcome.status == "error"
+    assert outcome.error.strip() == typed.removeprefix("video - ").replace("RewindLoadVideoPath: video:",
+                                                                          "RewindLoadVideo: core_video:"), outcome.error
+    assert "canary" not in outcome.error
+
+
 @pytest.mark.parametrize("url", ["http://127.0.0.1:9/clip.mp4", "rtsp://127.0.0.1:9/live", "file:///etc/passwd"])
 def test_path_loader_refuses_urls_and_streams(client, url):
     reason = only_reason(client.rejection(load_and_combine(url, node="RewindLoadVideoPath")))

@@ -2,10 +2,13 @@
 through `execute` with folder_paths pointed at a temp dir, VAE chunking, errors, peak memory."""
 from __future__ import annotations
 
+import io
 import json
+import os
 import subprocess
 import sys
 import textwrap
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -94,7 +97,7 @@ def tooltips_missing(schema) -> list[str]:
 
 
 def test_schemas_have_exact_names_descriptions_and_tooltips(video_nodes):
-    expected_load_inputs = ["video", *LOAD_DEFAULTS, "vae"]
+    expected_load_inputs = ["video", *LOAD_DEFAULTS, "vae", "core_video"]  # new inputs go last: saved workflows keep loading
     for node in (video_nodes.RewindLoadVideo, video_nodes.RewindLoadVideoPath):
         schema = node.define_schema()
         assert schema.node_id.startswith("Rewind") and schema.category.startswith("Rewind/") and schema.description
@@ -105,6 +108,7 @@ def test_schemas_have_exact_names_descriptions_and_tooltips(video_nodes):
     assert combine.is_output_node and combine.description and not tooltips_missing(combine)
     assert {"images", "frame_rate", "loop_count", "filename_prefix", "format", "pingpong", "save_output", "crf",
             "pix_fmt", "audio", "latent", "vae"} == {item.id for item in combine.inputs}
+    assert [item.id for item in combine.outputs] == ["file_path", "video"]  # appended: saved links keep their slots
     infos = {node.__name__: node.GET_NODE_INFO_V1() for node in video_nodes.NODES}  # ComfyUI's own schema checks
     assert infos["RewindLoadVideo"]["input"]["required"]["video"][1]["video_upload"] is True
     assert infos["RewindVideoCombine"]["output_node"] is True
@@ -306,3 +310,146 @@ def test_combine_peak_memory_stays_below_one_uint8_copy(comfy, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["growth"] < report["uint8_clip"], report
+
+
+# --- where results go ---------------------------------------------------------------------------
+
+def test_a_prefix_ending_in_a_separator_names_a_folder_and_counts_in_it(video_nodes, tmp_path):
+    """Before: 'trail/' wrote output/trail_00001_.mp4 every time (ComfyUI's counter read the prefix as empty)."""
+    written = [video_nodes.RewindVideoCombine.execute(images=torch.rand(n, 16, 16, 3), **{**COMBINE_DEFAULTS, "filename_prefix": "trail/"})
+               for n in (2, 3)]
+    assert [Path(out.args[0]).relative_to(tmp_path) for out in written] == [Path("output/trail/Rewind_00001_.mp4"),
+                                                                           Path("output/trail/Rewind_00002_.mp4")]
+    assert [vio.probe(out.args[0]).frame_count for out in written] == [2, 3]
+
+
+def test_a_prores_preview_follows_its_subfolder_and_never_replaces_one(video_nodes, tmp_path):
+    stale = tmp_path / "temp" / "userA" / "clip_00001_preview.mp4"
+    stale.parent.mkdir()
+    stale.write_bytes(b"an older preview")
+    out = video_nodes.RewindVideoCombine.execute(images=torch.rand(2, 16, 16, 3),
+                                                 **{**COMBINE_DEFAULTS, "format": "video/ProRes", "filename_prefix": "userA/clip"})
+    assert out.ui["images"][0] == {"filename": "clip_00002_preview.mp4", "subfolder": "userA", "type": "temp",
+                                   "format": "video/h264-mp4"}
+    assert stale.read_bytes() == b"an older preview" and Path(out.args[0]).name == "clip_00001_.mov"
+
+
+@pytest.mark.parametrize("prefix, says", [
+    ("A" * 250, r"filename_prefix 'AAAAAAAAAAAA\.\.\.AAAAAAAAAAAAA' makes a file or folder name too long .*; shorten it\.$"),
+    ("taken.mp4/clip", r"filename_prefix 'taken\.mp4/clip' needs 'output/taken\.mp4' to be a folder, but it is a file; "
+                       r"choose another prefix\.$"),
+    ("taken.mp4/sub/clip", r"filename_prefix 'taken\.mp4/sub/clip' needs 'output/taken\.mp4' to be a folder"),
+])
+def test_what_the_file_system_refuses_is_one_line_naming_the_prefix(video_nodes, tmp_path, prefix, says):
+    """Before: a raw OSError with the server path (from the partial's cleanup, hiding ffmpeg's error), or
+    ComfyUI's NotADirectoryError."""
+    (tmp_path / "output" / "taken.mp4").write_bytes(b"a file")
+    with pytest.raises(ValueError, match="^RewindVideoCombine: " + says) as error:
+        video_nodes.RewindVideoCombine.execute(images=torch.rand(2, 16, 16, 3), **{**COMBINE_DEFAULTS, "filename_prefix": prefix})
+    assert str(tmp_path) not in str(error.value) and sorted(os.listdir(tmp_path / "output")) == ["taken.mp4"]
+
+
+# --- ComfyUI's own VIDEO in and out -------------------------------------------------------------
+
+def core_api():
+    from rewind.comfy_glue.api import api
+
+    return api
+
+
+def numbered_levels(images: torch.Tensor) -> list[int]:
+    """grey_clip's frame numbers back from decoded frames (level 8*i + 4)."""
+    return [int(round((float(frame.mean()) * 255 - 4) / 8)) for frame in images]
+
+
+def test_a_file_backed_video_is_decoded_by_the_loader_with_its_options(video_nodes, tmp_path):
+    clip = clip_with_audio(tmp_path / "input" / "clip.mp4")
+    video = core_api().InputImpl.VideoFromFile(str(clip))
+    images, count, fps, audio, _, _ = video_nodes.RewindLoadVideoPath.execute(
+        video="", core_video=video, **{**LOAD_DEFAULTS, "select_every_nth": 2, "custom_width": 32}).args
+    assert (count, fps, tuple(images.shape)) == (6, 4.0, (6, 24, 32, 3)) and numbered_levels(images) == [0, 2, 4, 6, 8, 10]
+    assert audio["sample_rate"] == 16000 and audio["waveform"].shape == (1, 2, 16000 * 12 // 8)
+
+
+def test_a_video_held_in_memory_is_loaded_with_the_same_options(video_nodes, tmp_path):
+    """Create Video's frames and a VideoFromFile over bytes (API nodes' downloads) go through a scratch copy."""
+    api = core_api()
+    clip = clip_with_audio(tmp_path / "clip.mp4")
+    frames = torch.from_numpy(np.stack(grey_clip(12))).float() / 255
+    tone = {"waveform": torch.full((1, 1, 8000 * 2), 0.25), "sample_rate": 8000}  # 2 s, as clip_with_audio's
+    made = api.InputImpl.VideoFromComponents(api.Types.VideoComponents(images=frames, audio=tone, frame_rate=Fraction(8)))
+    in_memory = api.InputImpl.VideoFromFile(io.BytesIO(clip.read_bytes()))
+    for video in (made, in_memory):
+        images, count, fps, audio, _, _ = video_nodes.RewindLoadVideo.execute(
+            video="", core_video=video, **{**LOAD_DEFAULTS, "skip_first_frames": 1, "select_every_nth": 3}).args
+        assert (count, fps) == (4, 8 / 3) and numbered_levels(images) == [1, 4, 7, 10]
+        assert audio["waveform"].shape[-1] == round(4 * 3 / 8 * audio["sample_rate"])
+    assert list(tmp_path.glob("**/*.partial")) == []
+
+
+def test_a_trimmed_video_is_read_through_its_components(video_nodes, tmp_path):
+    """Trim Video (ComfyUI 0.14+) keeps the file and records a window: 0.23+ report it, 0.14-0.22 keep it in
+    private fields. Reading the whole file would ignore the trim."""
+    api = core_api()
+    clip = clip_with_audio(tmp_path / "input" / "clip.mp4")
+    head = api.Types.VideoComponents(images=torch.full((3, 48, 64, 3), 0.5), audio=None, frame_rate=Fraction(8))
+
+    class Trimmed(api.InputImpl.VideoFromFile):  # the 0.23+ shape
+        def get_active_trim_window(self):
+            return 0.0, 3 / 8
+
+        def get_components(self):
+            return head
+
+    older = Trimmed.__bases__[0](str(clip))  # the 0.14-0.22 shape
+    older._VideoFromFile__duration = 3 / 8
+    older.get_components = lambda: head
+    for video in (Trimmed(str(clip)), older):
+        assert video_nodes.RewindLoadVideo.execute(video="", core_video=video, **LOAD_DEFAULTS).args[1] == 3
+
+
+def test_a_video_file_outside_the_allowed_folders_is_refused_like_a_typed_path(video_nodes, tmp_path):
+    outside = clip_with_audio(tmp_path / "outside.mp4")
+    with pytest.raises(ValueError) as typed:
+        video_nodes.RewindLoadVideoPath.execute(video=str(outside), **LOAD_DEFAULTS)
+    with pytest.raises(ValueError) as linked:
+        video_nodes.RewindLoadVideo.execute(video="", core_video=core_api().InputImpl.VideoFromFile(str(outside)), **LOAD_DEFAULTS)
+    assert str(linked.value) == str(typed.value).replace("RewindLoadVideoPath: video:", "RewindLoadVideo: core_video:")
+    assert str(tmp_path) not in str(linked.value)
+
+
+def test_bad_videos_are_named_as_the_input_not_as_a_scratch_path(video_nodes, tmp_path):
+    api = core_api()
+    playlist = api.InputImpl.VideoFromFile(io.BytesIO(b"#EXTM3U\n#EXTINF:1.0,\nhttp://127.0.0.1:9/seg0.ts\n"))
+    with pytest.raises(ValueError, match=r"^RewindLoadVideo: core_video is an HLS playlist, not a video file"):
+        video_nodes.RewindLoadVideo.execute(video="", core_video=playlist, **LOAD_DEFAULTS)
+    empty = api.InputImpl.VideoFromComponents(api.Types.VideoComponents(images=torch.zeros(0, 3, 0, 0), frame_rate=Fraction(8)))
+    with pytest.raises(ValueError, match=r"^RewindLoadVideo: core_video: the connected VIDEO has no frames\.$"):
+        video_nodes.RewindLoadVideo.execute(video="", core_video=empty, **LOAD_DEFAULTS)
+    with pytest.raises(ValueError, match=r"^RewindLoadVideo: core_video takes a VIDEO output .*, not 'clip\.mp4'\.$"):
+        video_nodes.RewindLoadVideo.execute(video="", core_video="clip.mp4", **LOAD_DEFAULTS)
+
+
+def test_with_a_video_connected_the_file_input_is_not_checked(video_nodes):
+    """ComfyUI passes a linked input to validate_inputs as None and leaves an unconnected one out."""
+    for node in (video_nodes.RewindLoadVideo, video_nodes.RewindLoadVideoPath):
+        assert node.validate_inputs(video="", core_video=None) is True
+        assert node.validate_inputs(video="") is not True
+
+
+@pytest.mark.parametrize("fmt", ["video/h264-mp4", "video/ProRes", "image/gif"])
+def test_combine_returns_its_file_as_a_core_video(video_nodes, fmt):
+    out = video_nodes.RewindVideoCombine.execute(images=torch.from_numpy(np.stack(grey_clip(5))).float() / 255,
+                                                 **{**COMBINE_DEFAULTS, "format": fmt, "frame_rate": 10.0})  # exact in gif
+    path, video = out.args
+    assert isinstance(video, core_api().InputImpl.VideoFromFile) and video.get_stream_source() == path
+    components = video.get_components()
+    assert numbered_levels(components.images) == [0, 1, 2, 3, 4] and float(components.frame_rate) == 10.0
+
+
+@pytest.mark.parametrize("fmt", ["image/png-sequence", "image/webp"])
+def test_combine_blocks_its_video_output_for_formats_core_cannot_read(video_nodes, fmt):
+    from comfy_execution.graph_utils import ExecutionBlocker
+
+    out = video_nodes.RewindVideoCombine.execute(images=torch.rand(2, 16, 16, 3), **{**COMBINE_DEFAULTS, "format": fmt})
+    assert isinstance(out.args[1], ExecutionBlocker) and out.args[1].message.startswith(f"the video output of Video Combine is empty: {fmt}")

@@ -18,8 +18,8 @@ RUNTIME_PATHS = ["__init__.py", *PACK_DIRS, "rewind_queue", "example_workflows/s
                  "pyproject.toml", "requirements.txt", "LICENSE", "README.md"]
 DEVELOPMENT_DIRS = ["/tests/", "/bench/", "/testbed/", "/scripts/", "/.ci/"]
 TESTED_COMFYUI = ["0.3.52", "0.3.64", "0.3.75"]  # README, Tests: ComfyUI versions
-COMFYUI_MODULES = {"comfy", "comfy_api", "comfy_extras", "folder_paths", "latent_preview", "node_helpers", "server",
-                   "nodes", "execution"}
+COMFYUI_MODULES = {"comfy", "comfy_api", "comfy_execution", "comfy_extras", "folder_paths", "latent_preview", "node_helpers",
+                   "server", "nodes", "execution"}
 COMFY_OWNED = {"torch", "typing_extensions", *COMFYUI_MODULES}
 DISTRIBUTION_MODULES = {"imageio-ffmpeg": "imageio_ffmpeg", "numpy": "numpy", "psutil": "psutil"}
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import struct
 import wave
 
@@ -366,8 +367,9 @@ def test_mixed_frame_sizes_are_refused(tmp_path):
 
 
 def test_ffmpeg_failure_is_reported_with_its_reason(tmp_path):
-    with pytest.raises(VideoIOError, match=r"ffmpeg failed writing .*no_such_dir.*No such file or directory"):
-        vio.encode_video(numbered_clip(50), str(tmp_path / "no_such_dir" / "x.mp4"), vio.EncodeOptions())
+    with pytest.raises(VideoIOError, match=r"ffmpeg failed writing .*wide\.webp.*Max is 16383x16383"):
+        vio.encode_video([np.zeros((2, 16400, 3), np.uint8)] * 2, str(tmp_path / "wide.webp"), vio.EncodeOptions(format="image/webp"))
+    assert os.listdir(tmp_path) == []
 
 
 def test_memory_check_says_how_many_frames_fit(tmp_path):
@@ -398,3 +400,16 @@ def test_png_frames_decode_to_exactly_the_pixels_written():
     image = Image.open(io.BytesIO(encode_png(rgb, METADATA)))
     assert np.array_equal(np.asarray(image.convert("RGB")), rgb)
     assert set(image.text) == set(METADATA)
+
+
+def test_a_lossless_copy_decodes_to_exactly_the_pixels_and_samples_written(tmp_path):
+    """What a VIDEO held in memory becomes for the loaders: odd sizes, any rate, float audio, nothing changed."""
+    rgb = np.random.default_rng(5).integers(0, 256, (7, 17, 23, 3), dtype=np.uint8)
+    tone = np.random.default_rng(6).uniform(-1, 1, (2, 7 * 1600)).astype(np.float32)
+    path = vio.write_lossless(rgb, str(tmp_path / "copy.mkv"), 29.97, audio=(tone, 8000))
+    plan = vio.plan_load(vio.probe(path), vio.LoadRequest())
+    assert plan.fps == pytest.approx(29.97) and plan.exact
+    assert np.array_equal(decoded_uint8(vio.load_frames(plan)), rgb)
+    waveform, rate = vio.load_audio(plan, 7)
+    assert rate == 8000 and waveform.shape[1] == round(7 / 29.97 * 8000)
+    assert np.array_equal(waveform, tone[:, :waveform.shape[1]])

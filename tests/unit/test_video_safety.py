@@ -4,6 +4,7 @@ the stall limit (killing one that ignores SIGTERM), and cancelled or failed enco
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import threading
 import time
@@ -13,7 +14,7 @@ import pytest
 
 from rewind import video_io as vio
 from rewind.tests.hostile.corpus import (HANG_DECODE, HANG_PROBE, disguised_playlists, ffmpeg_children, good_clip,
-                                         live_playlist, write_ffmpeg_double)
+                                         gradient_frames, live_playlist, write_ffmpeg_double)
 from rewind.video_io.ffmpeg import VideoIOCancelled, VideoIOError, input_args, run_ffmpeg
 
 HANG_DEADLINE = 10.0  # a hang detector (DEVELOPERS.md): stopping takes ~0.5 s; past 10 s the run was not stopped
@@ -144,6 +145,76 @@ def test_png_sequence_keeps_any_metadata_key(tmp_path):
     assert [os.path.basename(p) for p in paths] == ["frame_00001.png", "frame_00002.png"]
     data = open(paths[0], "rb").read()
     assert b"w\xf6rkflow \\u2603\0" in data and b"k" * 79 + b"\0" in data
+
+
+# --- never replacing a file ---------------------------------------------------------------------
+
+def numbered(folder, tail=".mp4") -> vio.NumberedName:
+    return vio.NumberedName(str(folder), "clip", 1, tail)
+
+
+def test_a_finished_file_takes_the_next_free_number(tmp_path):
+    """Before: the partial was renamed over whatever had the name (os.replace)."""
+    (tmp_path / "clip_00001_.mp4").write_bytes(b"someone else's file")
+    written = vio.encode_video(gradient_frames(3), numbered(tmp_path), vio.EncodeOptions())
+    assert written == [str(tmp_path / "clip_00002_.mp4")] and vio.probe(written[0]).frame_count == 3
+    assert (tmp_path / "clip_00001_.mp4").read_bytes() == b"someone else's file"
+
+
+def test_two_jobs_under_one_name_at_once_keep_both_files(tmp_path):
+    """Before: both wrote the same `.clip_00001_.mp4.partial`, and the second rename replaced the first file."""
+    results = {}
+    jobs = [threading.Thread(target=lambda n=n: results.update({n: vio.encode_video(gradient_frames(n), numbered(tmp_path),
+                                                                                    vio.EncodeOptions())[0]}))
+            for n in (3, 5)]
+    for job in jobs:
+        job.start()
+    for job in jobs:
+        job.join()
+    assert sorted(os.listdir(tmp_path)) == ["clip_00001_.mp4", "clip_00002_.mp4"]
+    assert {n: vio.probe(path).frame_count for n, path in results.items()} == {3: 3, 5: 5}
+
+
+def test_a_preview_and_a_frame_folder_take_free_names_too(tmp_path):
+    (tmp_path / "clip_00001_preview.mp4").write_bytes(b"an older preview")
+    (tmp_path / "clip_00001_").mkdir()  # an empty folder is someone's too
+    master, preview = vio.encode_video(gradient_frames(2), numbered(tmp_path, ".mov"), vio.EncodeOptions(format="video/ProRes"),
+                                       preview_path=numbered(tmp_path, "preview.mp4"))
+    frames = vio.write_png_sequence(gradient_frames(2), numbered(tmp_path, ""))
+    assert (os.path.basename(master), os.path.basename(preview)) == ("clip_00001_.mov", "clip_00002_preview.mp4")
+    assert os.path.dirname(frames[0]) == str(tmp_path / "clip_00002_") and os.listdir(tmp_path / "clip_00001_") == []
+    assert (tmp_path / "clip_00001_preview.mp4").read_bytes() == b"an older preview"
+
+
+def test_a_plain_path_that_exists_is_refused_not_replaced(tmp_path):
+    (tmp_path / "x.mp4").write_bytes(b"mine")
+    with pytest.raises(FileExistsError):
+        vio.encode_video(gradient_frames(2), str(tmp_path / "x.mp4"), vio.EncodeOptions())
+    assert os.listdir(tmp_path) == ["x.mp4"] and (tmp_path / "x.mp4").read_bytes() == b"mine"
+
+
+def test_a_name_too_long_for_the_file_system_fails_before_ffmpeg_starts(tmp_path):
+    """The partial's name is shortened, so the result's own name is what must fit: checked up front, not found
+    out when the finished file is moved into place."""
+    with pytest.raises(OSError) as error:
+        vio.encode_video(gradient_frames(2), str(tmp_path / ("A" * 300 + ".mp4")), vio.EncodeOptions())
+    assert error.value.errno == errno.ENAMETOOLONG and os.listdir(tmp_path) == []
+
+
+def test_a_cleanup_that_fails_never_hides_the_error(tmp_path, monkeypatch):
+    """Before: the partial's removal raised its own OSError (with the server path) in place of the real error."""
+    unlink = os.unlink
+
+    def refusing_partials(path, *args, **kwargs):
+        if str(path).endswith(".partial"):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
+        return unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", refusing_partials)
+    mixed = [np.zeros((48, 64, 3), np.uint8), np.zeros((32, 64, 3), np.uint8)]
+    with pytest.raises(VideoIOError, match="frame 1 .*same size"):
+        vio.encode_video(mixed, str(tmp_path / "x.mp4"), vio.EncodeOptions())
+    assert [name for name in os.listdir(tmp_path) if not name.startswith(".")] == []
 
 
 # --- every input checked ------------------------------------------------------------------------
