@@ -3,13 +3,12 @@ source's motion, and a before/after contact sheet."""
 from __future__ import annotations
 
 import math
-import os
 
 from .. import video_io
 from ..coherence.consistency import estimate_motion, warp_error
 from ..comfy_glue.api import io
 from ..comfy_glue.reference_model import COMFY_MODELS, reference_outputs
-from ..comfy_glue.saving import save_location, workflow_metadata
+from ..comfy_glue.saving import save_location, saving_errors, workflow_metadata
 from ..reference import DATA, latent_psnr
 from ..samplers.checks import check_finite
 from .checked import checked
@@ -135,12 +134,12 @@ class RewindContactSheet(io.ComfyNode):
             raise ValueError(f"'before' is {tuple(before.shape)} and 'after' {tuple(after.shape)}; connect the source "
                              "frames and the restyled frames of the same clip at the same size.")
         height, width = before.shape[1:3]
-        folder, filename, counter, subfolder = save_location(filename_prefix, "output", width, height)
-        name = f"{filename}_{counter:05}_.png"
         rows = [images[..., :3].cpu().numpy() for images in (before, after)]
         metadata = workflow_metadata(cls.hidden.prompt if cls.hidden else None, cls.hidden.extra_pnginfo if cls.hidden else None)
-        video_io.write_contact_sheet(os.path.join(folder, name), rows, columns, metadata)
-        return io.NodeOutput(ui={"images": [{"filename": name, "subfolder": subfolder, "type": "output"}]})
+        with saving_errors(filename_prefix):
+            location = save_location(filename_prefix, "output", width, height)
+            path = video_io.write_contact_sheet(location.named(".png"), rows, columns, metadata)
+        return io.NodeOutput(ui={"images": [location.entry(path, "image/png")]})
 
 
 NODES = [RewindReferenceModel, RewindRoundtripReport, RewindTemporalConsistency, RewindContactSheet]

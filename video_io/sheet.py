@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .encode import Target, written_atomically
 from .metadata import encode_png
 
 GAP = 4  # pixels of white between frames and rows
@@ -53,7 +54,8 @@ def as_uint8(pixels: np.ndarray) -> np.ndarray:
     return pixels if pixels.dtype == np.uint8 else (np.clip(pixels, 0.0, 1.0) * 255.0).round().astype(np.uint8)
 
 
-def write_contact_sheet(path: str | Path, rows: list[np.ndarray], columns: int, metadata: dict | None = None) -> Path:
-    path = Path(path)
-    path.write_bytes(encode_png(contact_sheet(rows, columns), metadata))
-    return path
+def write_contact_sheet(target: Target, rows: list[np.ndarray], columns: int, metadata: dict | None = None) -> str:
+    """Writes the sheet as a PNG onto a free name of `target` (never replacing a file, as every result); returns it."""
+    with written_atomically(target) as (result,):
+        Path(result.partial).write_bytes(encode_png(contact_sheet(rows, columns), metadata))
+    return result.path

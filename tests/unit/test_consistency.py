@@ -1,10 +1,12 @@
 """Unit tests of the temporal-consistency figure (coherence/consistency.py) and the contact sheet."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from rewind.coherence.consistency import estimate_motion, warp_error
-from rewind.video_io import contact_sheet
+from rewind.video_io import NumberedName, contact_sheet, write_contact_sheet
 from rewind.video_io.sheet import MAX_SHEET_WIDTH
 
 
@@ -56,3 +58,11 @@ def test_contact_sheet_of_an_hd_clip_is_shrunk_to_fit_a_screen_keeping_its_colou
     assert tuple(sheet[0, 0]) == (200, 0, 0)
     last_tile = sheet[0, -tile_width:]
     assert tuple(last_tile[0]) == (200, 255, 0) and tuple(last_tile[-1]) == (200, 0, 0)
+
+
+def test_contact_sheets_under_one_prefix_never_replace_each_other(tmp_path):
+    frames = np.zeros((2, 8, 8, 3), np.uint8)
+    target = NumberedName(str(tmp_path), "sheet", 1, ".png")
+    first, second = (write_contact_sheet(target, [frames], columns=2) for _ in range(2))
+    assert (Path(first).name, Path(second).name) == ("sheet_00001_.png", "sheet_00002_.png")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["sheet_00001_.png", "sheet_00002_.png"]
