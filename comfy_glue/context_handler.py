@@ -10,6 +10,10 @@ the slot itself: `calc_cond_batch` asks `model_options["context_handler"]` `shou
 conds, x, timestep, model_options)` and then calls its `execute(calc_cond_batch, model, conds, x,
 timestep, model_options)`, the same from ComfyUI 0.3.64 to current releases (pinned by
 tests/integration/test_context_core_compat.py).
+
+Core's context-window nodes also put wrappers on the model that read whatever handler sits in the slot
+(`dim`, `context_length`, and since 0.4.0 `freenoise`): Rewind's handler carries those, and where it
+replaces a core handler, Rewind's clone drops core's wrappers.
 """
 from __future__ import annotations
 
@@ -53,6 +57,11 @@ class RewindContextHandler:
     solvers that evaluate off the schedule work, and the unsampler and resampler see identical
     windows. Per-frame conditioning, masks and ControlNet hints are sliced with each window.
     """
+
+    # Core's FreeNoise wrapper (0.4.0+, on a model that went through a core context-window node) reads
+    # this on every run. FreeNoise shuffles the initial noise so overlapping windows start alike; a Rewind
+    # pass starts from the latent itself and adds no noise, so there is nothing to shuffle.
+    freenoise = False
 
     def __init__(self, options: ContextOptions, frame_axis: int):
         self.options = options
@@ -154,6 +163,14 @@ def control_for_frames(control, frames: tuple[int, ...], num_frames: int):
 MIN_STATE_COPIES = 6
 
 
+# The wrappers core's context-window nodes register (comfy/context_windows.py): the memory budget for
+# one window (0.3.51+) and FreeNoise (0.4.0+, only when on). Both read the handler in the slot.
+CORE_WINDOW_WRAPPERS = (
+    (comfy.patcher_extension.WrappersMP.PREPARE_SAMPLING, "ContextWindows_prepare_sampling"),
+    (comfy.patcher_extension.WrappersMP.SAMPLER_SAMPLE, "ContextWindows_sampler_sample"),
+)
+
+
 def apply_context_windows(model_patcher, options: ContextOptions):
     """A clone of `model_patcher` whose model calls run in Rewind's context windows.
 
@@ -161,16 +178,30 @@ def apply_context_windows(model_patcher, options: ContextOptions):
     its model calls to, so CALC_COND_BATCH wrappers (caches, ControlNet batching) see one window
     at a time. Before sampling, a clip whose latent state cannot fit in memory fails with the number
     of frames that would; the model's memory is then budgeted for one window, not the whole clip.
+    A core context-window node's handler and wrappers are replaced on the clone only.
     """
     latent_ndim = 5 if getattr(model_patcher.model.latent_format, "latent_dimensions", 2) == 3 else 4
     handler = RewindContextHandler(options, resolve_frame_axis(options.layout, latent_ndim))
     clone = model_patcher.clone()
     clone.model_options["context_handler"] = handler
+    for wrapper_type, key in CORE_WINDOW_WRAPPERS:
+        clone.remove_wrappers_with_key(wrapper_type, key)
     clone.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.PREPARE_SAMPLING, "Rewind_context_windows",
                                functools.partial(_prepare_sampling_for_one_window, handler))
     clone.add_callback_with_key(comfy.patcher_extension.CallbacksMP.ON_CLEANUP, "Rewind_window_controls",
                                 lambda patcher: handler.forget_window_controls())
     return clone
+
+
+def core_windows_note(model_patcher) -> str | None:
+    """Why a user should know Rewind's windows replace the model's own context handler, or None."""
+    handler = model_patcher.model_options.get("context_handler")
+    if handler is None or isinstance(handler, RewindContextHandler):
+        return None
+    return (f"the model already has context windows ({type(handler).__name__}, from a core node such as Context "
+            "Windows (Manual), Wan Context Windows or LTXV Context Windows); Rewind Context Options replaces them "
+            "for this pass, FreeNoise included. Connect only one of the two: Rewind's context_options on both "
+            "passes keep the windows identical in both directions.")
 
 
 def _prepare_sampling_for_one_window(handler: RewindContextHandler, executor, model, noise_shape, *args, **kwargs):

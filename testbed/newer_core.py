@@ -8,7 +8,14 @@ same signatures and defaults:
   - PR #13325: `evaluate_context_windows(..., model_options, window_state, total_windows, ...)`.
   - PR #13563: `causal_window_fix=True` by default: each window but the first gets the frame before
     it prepended as an anchor (`causal_anchor_index`) and stripped from the output.
-Every construction is counted, so a test can prove Rewind never builds core's windows or handlers.
+  - The wrappers core's context-window nodes put on the model (0.3.51: PREPARE_SAMPLING, which reads
+    the handler's `dim` and `context_length`; 0.4.0, PR #10975: SAMPLER_SAMPLE when FreeNoise is on,
+    which reads `handler.freenoise` and, since 0.26.0, calls `handler._apply_freenoise(noise, conds,
+    seed)`), with upstream's keys and signatures, and the nodes that install them
+    (`context_windows_manual`, `wan_context_windows`: upstream's node `execute`s, reduced to what
+    they put on the model).
+Every construction and every wrapper run is counted, so a test can prove Rewind never builds core's
+windows or handlers and whether core's wrappers ran.
 """
 from __future__ import annotations
 
@@ -21,6 +28,11 @@ from typing import Callable
 import torch
 
 constructed: Counter = Counter()
+ran: Counter = Counter()
+
+# comfy.patcher_extension.WrappersMP members and the keys core's context-window nodes register under.
+PREPARE_SAMPLING, SAMPLER_SAMPLE = "prepare_sampling", "sampler_sample"
+PREPARE_SAMPLING_KEY, SAMPLER_SAMPLE_KEY = "ContextWindows_prepare_sampling", "ContextWindows_sampler_sample"
 
 
 class ContextWindowABC(ABC):
@@ -97,6 +109,10 @@ class IndexListContextHandler(ContextHandlerABC):
     def get_resized_cond(self, cond_in, x_in, window, device=None):
         raise NotImplementedError("stand-in: only the signature is reproduced")
 
+    def _apply_freenoise(self, noise, conds, seed):
+        """0.26.0+: FreeNoise on the video frames (no guide frames or extra modalities here)."""
+        return apply_freenoise(noise, self.dim, self.context_length, self.context_overlap, seed)
+
     def get_context_windows(self, model, x_in, model_options):
         full_length = x_in.size(self.dim)
         return [IndexListContextWindow(w, dim=self.dim, total_frames=full_length, context_overlap=self.context_overlap)
@@ -114,14 +130,84 @@ class IndexListContextHandler(ContextHandlerABC):
         raise NotImplementedError("stand-in: only the signature is reproduced")
 
 
+def apply_freenoise(noise, dim, context_length, context_overlap, seed):
+    """Shuffles each window's new frames from the frames one stride earlier, in place (seeded on the CPU)."""
+    ran["freenoise"] += 1
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    delta = context_length - context_overlap
+    for start in range(0, noise.shape[dim] - context_length, delta):
+        place = start + context_length
+        count = min(delta, noise.shape[dim] - place)
+        if count <= 0:
+            break
+        source = torch.randperm(count, generator=generator) + start
+        noise[(slice(None),) * dim + (slice(place, place + count),)] = noise[(slice(None),) * dim + (source,)]
+    return noise
+
+
+def _prepare_sampling_wrapper(executor, model, noise_shape, conds, *args, **kwargs):
+    """Budgets the model's memory for one window: reads the handler's `dim` and `context_length`."""
+    ran["prepare_sampling"] += 1
+    handler = kwargs["model_options"].get("context_handler", None)
+    if handler is not None:
+        noise_shape = list(noise_shape)
+        if handler.dim < len(noise_shape) and noise_shape[handler.dim] > handler.context_length:
+            noise_shape[handler.dim] = handler.context_length
+    return executor(model, noise_shape, conds, *args, **kwargs)
+
+
+def _sampler_sample_wrapper(executor, guider, sigmas, extra_args, callback, noise, *args, **kwargs):
+    """FreeNoise: reads `handler.freenoise` on every run and, when set, shuffles the initial noise."""
+    handler = extra_args["model_options"].get("context_handler", None)
+    if handler is None:
+        raise Exception("context_handler not found in sampler_sample_wrapper; this should never happen, something went wrong.")
+    if handler.freenoise:
+        conds = [guider.conds.get("positive", guider.conds.get("negative", []))]
+        noise = handler._apply_freenoise(noise, conds, extra_args["seed"])
+    return executor(guider, sigmas, extra_args, callback, noise, *args, **kwargs)
+
+
 def create_prepare_sampling_wrapper(model):
     constructed["prepare_sampling_wrapper"] += 1
+    model.add_wrapper_with_key(PREPARE_SAMPLING, PREPARE_SAMPLING_KEY, _prepare_sampling_wrapper)
+
+
+def create_sampler_sample_wrapper(model):
+    model.add_wrapper_with_key(SAMPLER_SAMPLE, SAMPLER_SAMPLE_KEY, _sampler_sample_wrapper)
+
+
+def context_windows_manual(model, context_length=16, context_overlap=4, dim=0, freenoise=False):
+    """Upstream's "Context Windows (Manual)" node: a clone with core's handler and its wrappers."""
+    model = model.clone()
+    model.model_options["context_handler"] = IndexListContextHandler(
+        ContextSchedule("standard_static", None), ContextFuseMethod("pyramid", None), context_length=context_length,
+        context_overlap=context_overlap, dim=dim, freenoise=freenoise)
+    create_prepare_sampling_wrapper(model)
+    if freenoise:
+        create_sampler_sample_wrapper(model)
+    return model
+
+
+def wan_context_windows(model, context_length=81, context_overlap=30, freenoise=True):
+    """Upstream's "Wan Context Windows" node (FreeNoise on by default): pixel frames to latent frames, time on axis 2."""
+    return context_windows_manual(model, max((context_length - 1) // 4 + 1, 1), max(context_overlap // 4, 0), dim=2,
+                                  freenoise=freenoise)
+
+
+def with_freenoise(model):
+    """`model`, carrying a 0.3.x core handler, as 0.4.0+'s node leaves it with FreeNoise on."""
+    handler = model.model_options["context_handler"]
+    handler.freenoise = True
+    handler._apply_freenoise = types.MethodType(IndexListContextHandler._apply_freenoise, handler)
+    create_sampler_sample_wrapper(model)
+    return model
 
 
 def module() -> types.ModuleType:
     """A `comfy.context_windows` module made of these stand-ins."""
     stand_in = types.ModuleType("comfy.context_windows")
     for name in ("ContextWindowABC", "ContextHandlerABC", "IndexListContextWindow", "IndexListContextHandler",
-                 "ContextSchedule", "ContextFuseMethod", "create_prepare_sampling_wrapper"):
+                 "ContextSchedule", "ContextFuseMethod", "create_prepare_sampling_wrapper",
+                 "create_sampler_sample_wrapper", "apply_freenoise"):
         setattr(stand_in, name, globals()[name])
     return stand_in

@@ -6,6 +6,7 @@ import torch
 
 from rewind.presets import MODEL_TYPES
 from rewind.reference import latent_psnr
+from rewind.testbed import newer_core
 from rewind.testbed.comfy_env import run_core  # core nodes are V1 on 0.3.52/0.3.64, V3 on 0.3.75
 
 
@@ -247,6 +248,26 @@ def test_core_context_windows_keep_working_inside_rewind(nodes, solver):
     noise = sampling.RewindUnsampler.execute(windowed, cond, cond, latent, 1.0, sigmas, solver).result[0]
     out = sampling.RewindResampler.execute(windowed, cond, cond, noise, 1.0, "match unsampler").result[0]
     assert torch.isfinite(noise["samples"]).all() and torch.isfinite(out["samples"]).all()
+
+
+def test_core_context_windows_with_freenoise_keep_the_roundtrip_exact(nodes, caplog):
+    """Current core's FreeNoise wrapper shuffles the noise handed to the sampler on every run. A Rewind pass
+    hands it zeros (Rewind starts from the latent and adds no noise), so the shuffle changes nothing and
+    core's windows, identical in both passes, give the input back."""
+    from comfy_extras.nodes_context_windows import WanContextWindowsManualNode
+
+    sampling, _ = nodes
+    model, cond, _ = reference(nodes, "Wan2.1")
+    latent = {"samples": torch.randn(1, 16, 6, 8, 8, generator=torch.Generator().manual_seed(5))}
+    windowed = newer_core.with_freenoise(run_core(WanContextWindowsManualNode, model, 9, 5, "standard_static", 1, False,
+                                                  "pyramid")[0])
+    newer_core.ran.clear()
+    sigmas = sampling.RewindAYSScheduler.execute("Wan2.1", 8, 1.0).result[0]
+    noise = sampling.RewindUnsampler.execute(windowed, cond, cond, latent, 1.0, sigmas, "bdia").result[0]
+    out = sampling.RewindResampler.execute(windowed, cond, cond, noise, 1.0, "match unsampler").result[0]
+    assert newer_core.ran["freenoise"] == 2, "core's FreeNoise wrapper ran in both passes"
+    assert latent_psnr(latent["samples"], out["samples"]) >= 140.0
+    assert "add_noise is on" not in caplog.text
 
 
 def test_resampling_an_exact_latent_with_another_solver_warns(nodes, caplog):
