@@ -28,6 +28,7 @@ import comfy.model_management
 import comfy.patcher_extension
 
 from ..samplers.context import ContextOptions, frames_that_fit, fuse_windows, latent_window, plan_context, resolve_frame_axis
+from .memory import free_memory
 
 
 class RewindContextWindow:
@@ -206,22 +207,23 @@ def core_windows_note(model_patcher) -> str | None:
 
 def _prepare_sampling_for_one_window(handler: RewindContextHandler, executor, model, noise_shape, *args, **kwargs):
     """Checks the whole clip's state fits, then lets ComfyUI load the model for one window's worth of frames."""
-    ensure_clip_fits(tuple(noise_shape), 4, MIN_STATE_COPIES, handler.dim, model.load_device)
+    ensure_clip_fits(model, tuple(noise_shape), 4, MIN_STATE_COPIES, handler.dim)
     window_shape = list(noise_shape)
     window_shape[handler.dim] = min(window_shape[handler.dim], handler.context_length)
     return executor(model, window_shape, *args, **kwargs)
 
 
-def ensure_clip_fits(shape: tuple[int, ...], bytes_per_element: int, state_copies: int, frame_axis: int, device=None) -> None:
-    """Fails before sampling when `state_copies` copies of a latent of `shape` exceed free memory.
+def ensure_clip_fits(patcher, shape: tuple[int, ...], bytes_per_element: int, state_copies: int, frame_axis: int) -> None:
+    """Fails before sampling when `state_copies` copies of a latent of `shape` exceed the memory free for
+    `patcher`'s model on its device.
 
     With context windows the model's activations scale with the window, so what grows with the clip
     is the latent itself and the state the sampler holds for it.
     """
-    device = device if device is not None else comfy.model_management.get_torch_device()
+    device = patcher.load_device
     num_frames = shape[frame_axis]
     bytes_per_frame = math.prod(shape) * bytes_per_element // max(1, num_frames)
-    available = comfy.model_management.get_free_memory(device)
+    available = free_memory(patcher, device)
     fit = frames_that_fit(bytes_per_frame, state_copies, available)
     if fit < num_frames:
         gib = 1024**3

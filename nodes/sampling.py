@@ -88,18 +88,17 @@ class RewindUnsampler(io.ComfyNode):
         check_latent(model, latent["samples"])
         path = as_path(sigmas, "unsample")
         notes = check_schedule(model, path)
-        ensure_trajectory_fits(latent["samples"], path)
+        ensure_trajectory_fits(model, latent["samples"], path)
         for note in [*notes, *short_of_model_noise(model, path)]:
             warn(cls, note)
         sampler = unsample_sampler(solver, exact_iterations, record_trajectory=True)
         samples = run(_windowed(cls, model, context_options), positive, negative, latent, cfg, sampler, path)
         # The trajectory is already in host memory (RewindSampler offloads it as it goes).
         result = sampler.result
-        coupled = result.previous is not None
         state = UnsampledState(tuple(path), sampler.solver, sampler.exact_iterations > 0, model_family(model),
                                tuple(samples.shape), result.trajectory,
-                               offload(result.previous) if coupled else None,
-                               noise_rounding(model, result.x, samples) if coupled else None)
+                               offload(result.previous) if result.previous is not None else None,
+                               noise_rounding(model, result.x, samples))
         return io.NodeOutput({**latent, "samples": samples, LATENT_KEY: state})
 
 

@@ -14,6 +14,8 @@ same signatures and defaults:
     seed)`), with upstream's keys and signatures, and the nodes that install them
     (`context_windows_manual`, `wan_context_windows`: upstream's node `execute`s, reduced to what
     they put on the model).
+  - 0.12.0's `ModelPatcher.get_free_memory(device)` (dynamic VRAM counts evictable weights as free).
+  - 0.18.0's --fp16-intermediates: `comfy.sample.sample_custom` casts its result to float16.
 Every construction and every wrapper run is counted, so a test can prove Rewind never builds core's
 windows or handlers and whether core's wrappers ran.
 """
@@ -201,6 +203,28 @@ def with_freenoise(model):
     handler._apply_freenoise = types.MethodType(IndexListContextHandler._apply_freenoise, handler)
     create_sampler_sample_wrapper(model)
     return model
+
+
+def counting_free_memory(patcher, free_bytes: int):
+    """`patcher` as 0.12+'s ModelPatcher counts memory: `get_free_memory(device)`, which under dynamic VRAM
+    (default since 0.16) adds the weights core would evict; here `free_bytes`. Clones keep it (they are
+    built from `self.__class__`)."""
+
+    class DynamicVRAMPatcher(type(patcher)):
+        def get_free_memory(self, device):
+            return free_bytes
+
+    patcher.__class__ = DynamicVRAMPatcher
+    return patcher
+
+
+def fp16_intermediates(sample_custom):
+    """`comfy.sample.sample_custom` as 0.18.0+ runs it under --fp16-intermediates: its result cast to float16."""
+
+    def cast(*args, **kwargs):
+        return sample_custom(*args, **kwargs).to(torch.float16)
+
+    return cast
 
 
 def module() -> types.ModuleType:

@@ -160,11 +160,11 @@ def test_clip_too_long_for_memory_says_how_many_frames_fit(comfy, monkeypatch):
     from rewind.comfy_glue.context_handler import MIN_STATE_COPIES, apply_context_windows, ensure_clip_fits
 
     monkeypatch.setattr(comfy.model_management, "get_free_memory", lambda device=None: 100 * 1024 * 4)
-    with pytest.raises(MemoryError, match="at most 100 frames fit"):
-        ensure_clip_fits((256, 4, 8, 8), 4, state_copies=4, frame_axis=0, device="cpu")  # 1 KiB per frame
-    ensure_clip_fits((100, 4, 8, 8), 4, state_copies=4, frame_axis=0, device="cpu")
-
     patcher = apply_context_windows(analytic_patcher(comfy), ContextOptions(length=8, overlap=2))
+    with pytest.raises(MemoryError, match="at most 100 frames fit"):
+        ensure_clip_fits(patcher, (256, 4, 8, 8), 4, state_copies=4, frame_axis=0)  # 1 KiB per frame
+    ensure_clip_fits(patcher, (100, 4, 8, 8), 4, state_copies=4, frame_axis=0)
+
     monkeypatch.setattr(comfy.model_management, "get_free_memory", lambda device=None: 10 * 1024 * MIN_STATE_COPIES)
     with pytest.raises(MemoryError, match="at most 10 frames fit"):
         run_sampler(patcher, torch.zeros(20, 4, 8, 8), "euler")  # 1 KiB per frame: fails before any model call

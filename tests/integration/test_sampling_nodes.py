@@ -67,6 +67,33 @@ def test_bdia_default_holds_the_closed_form_tables_at_two_calls_per_step(nodes, 
     assert state.exact and state.previous is not None and state.noise_rounding.abs().max() < 1e-5
 
 
+@pytest.mark.parametrize("solver", ["bdia", "exact"])
+@pytest.mark.parametrize("model_type", ["SD1.5", "Wan2.1"])
+def test_roundtrip_under_fp16_intermediates_loses_only_the_output_rounding(nodes, monkeypatch, model_type, solver):
+    """ComfyUI 0.18+ with --fp16-intermediates stores LATENTs in float16 (VAE Encode, sample_custom). Rewind
+    widens them before any maths, and what storing the noise rounded off travels in the LATENT's Rewind
+    state at full precision, so the roundtrip is the float32 one up to the float16 rounding of its output
+    (BDIA: the float16 input back, bit for bit on SD1.5)."""
+    import comfy.sample
+
+    sampling, _ = nodes
+    model, cond, latent = reference(nodes, model_type)
+    latent = {"samples": latent["samples"].half()}  # as VAE Encode leaves it under the flag
+    sigmas = sampling.RewindAYSScheduler.execute(MODEL_TYPES[model_type].ays_option, 16, 1.0).result[0]
+
+    def roundtrip():
+        noise = sampling.RewindUnsampler.execute(model, cond, cond, latent, 1.0, sigmas, solver).result[0]
+        return noise, sampling.RewindResampler.execute(model, cond, cond, noise, 1.0, "match unsampler").result[0]
+
+    _, full = roundtrip()
+    monkeypatch.setattr(comfy.sample, "sample_custom", newer_core.fp16_intermediates(comfy.sample.sample_custom))
+    noise, out = roundtrip()
+    assert noise["samples"].dtype == out["samples"].dtype == torch.float16, "the double casts as upstream does"
+    assert torch.allclose(out["samples"].float(), full["samples"].half().float(), rtol=2**-10, atol=2**-24)
+    if solver == "bdia":
+        assert latent_psnr(latent["samples"], out["samples"]) >= 120.0
+
+
 def test_bdia_resampled_with_an_explicit_schedule_falls_back_without_its_partner(nodes):
     """Wiring 'sigmas' into the resampler means another path: the partner state is not used."""
     sampling, diagnostics = nodes
