@@ -136,22 +136,37 @@ class RewindContextHandler:
         self._window_controls = weakref.WeakKeyDictionary()
 
 
-def control_for_frames(control, frames: tuple[int, ...], num_frames: int):
+def control_for_frames(control, frames: tuple[int, ...], num_frames: int, made: dict | None = None):
     """`control` (and its chain) seeing only `frames` of a per-frame hint.
 
     A shallow copy shares everything `pre_run` set up (model sampling, a ControlLoRA's built model)
     and gets its own hint; the hint cache derived from it (`cond_hint`, whose reset also drops a T2I
-    adapter's features) starts empty so it is rebuilt from the window's frames. Controls whose hint
-    is one image for the whole clip are returned as they are.
+    adapter's features) starts empty so it is rebuilt from the window's frames. Under ComfyUI's
+    multi-GPU sampling (0.23+) each GPU runs `get_instance_for_device(device)`, a copy of the control
+    kept in `multigpu_clones`: the view carries those copies' own views, and as core links each copy
+    to the previous control's copy for its device, `made` (a view per control already made) links the
+    views the same way. Controls whose hint is one image for the whole clip are returned as they are.
     """
+    made = {} if made is None else made
+    if id(control) not in made:
+        made[id(control)] = _control_view(control, frames, num_frames, made)
+    return made[id(control)]
+
+
+def _control_view(control, frames: tuple[int, ...], num_frames: int, made: dict):
     previous = control.previous_controlnet
-    window_previous = control_for_frames(previous, frames, num_frames) if previous is not None else None
+    window_previous = control_for_frames(previous, frames, num_frames, made) if previous is not None else None
+    device_copies = getattr(control, "multigpu_clones", None) or {}
+    window_copies = {device: control_for_frames(c, frames, num_frames, made) for device, c in device_copies.items()}
     hint = control.cond_hint_original
     per_frame = isinstance(hint, torch.Tensor) and hint.size(0) == num_frames
-    if not per_frame and window_previous is previous:
+    unchanged = window_previous is previous and all(window_copies[d] is c for d, c in device_copies.items())
+    if not per_frame and unchanged:
         return control
     view = copy.copy(control)
     view.previous_controlnet = window_previous
+    if device_copies:
+        view.multigpu_clones = window_copies
     if per_frame:
         view.cond_hint_original = hint[list(frames)]
         view.cond_hint = None

@@ -16,6 +16,7 @@ same signatures and defaults:
     they put on the model).
   - 0.12.0's `ModelPatcher.get_free_memory(device)` (dynamic VRAM counts evictable weights as free).
   - 0.18.0's --fp16-intermediates: `comfy.sample.sample_custom` casts its result to float16.
+  - 0.23.0's multi-GPU ControlNets (`multigpu_clones`, `get_instance_for_device`), PR #7063.
 Every construction and every wrapper run is counted, so a test can prove Rewind never builds core's
 windows or handlers and whether core's wrappers ran.
 """
@@ -216,6 +217,35 @@ def counting_free_memory(patcher, free_bytes: int):
 
     patcher.__class__ = DynamicVRAMPatcher
     return patcher
+
+
+def _multigpu(control):
+    """`control` with 0.23+'s per-device surface: `multigpu_clones` and `get_instance_for_device`."""
+
+    class MultiGPUControl(type(control)):
+        def get_instance_for_device(self, device):
+            return self.multigpu_clones.get(device, self)
+
+    control.__class__ = MultiGPUControl
+    control.multigpu_clones = {}
+    return control
+
+
+def with_device_clones(control, devices):
+    """`control` and its chain as 0.23+'s multi-GPU preparation leaves them: each holds a copy of itself
+    per extra device in `multigpu_clones` (`deepclone_multigpu(device, autoregister=True)`), and each
+    copy is chained to the previous control's copy for the same device."""
+    chain = []
+    while control is not None:
+        chain.append(_multigpu(control))
+        control = control.previous_controlnet
+    for control in reversed(chain):
+        for device in devices:
+            clone = _multigpu(control.copy())
+            control.multigpu_clones[device] = clone
+            previous = control.previous_controlnet
+            clone.set_previous_controlnet(previous.get_instance_for_device(device) if previous is not None else None)
+    return chain[0]
 
 
 def fp16_intermediates(sample_custom):

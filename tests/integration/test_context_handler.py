@@ -91,6 +91,34 @@ def test_per_frame_conds_and_controlnet_hints_are_sliced_per_window(comfy):
     assert windows[0][3]["control"] is not first_run[0]
 
 
+def test_multigpu_device_copies_of_a_controlnet_see_the_window_s_hint_frames(comfy):
+    """Core's multi-GPU path (0.23+) runs `control.get_instance_for_device(device)` on each GPU: the window's
+    view must hand out views of the per-device copies, chains included, not the copies with every frame."""
+    import comfy.controlnet
+
+    from rewind.comfy_glue.context_handler import control_for_frames
+    from rewind.testbed import newer_core
+
+    def control(hint_frames):
+        hint = torch.arange(float(hint_frames)).reshape(hint_frames, 1, 1, 1).expand(hint_frames, 3, 16, 16)
+        return comfy.controlnet.ControlNet(control_model=torch.nn.Identity()).set_cond_hint(hint)
+
+    def frames(control):
+        return control.cond_hint_original[:, 0, 0, 0].tolist()
+
+    second_gpu, third_gpu = torch.device("cuda", 1), torch.device("cuda", 2)
+    top = newer_core.with_device_clones(control(10).set_previous_controlnet(control(10)), [second_gpu, third_gpu])
+    view = control_for_frames(top, (2, 3, 4, 5), 10)
+
+    assert view.get_instance_for_device(torch.device("cuda", 0)) is view
+    for device in (second_gpu, third_gpu):
+        device_view = view.get_instance_for_device(device)
+        assert device_view is not top.multigpu_clones[device]
+        assert frames(device_view) == frames(device_view.previous_controlnet) == [2, 3, 4, 5]
+        assert device_view.previous_controlnet is view.previous_controlnet.get_instance_for_device(device)
+        assert frames(top.multigpu_clones[device]) == list(range(10)), "the user's device copies keep every frame"
+
+
 class HintRecorder(torch.nn.Module):
     """A control model (ControlNet or T2I adapter) that logs which frames' hints it was given."""
 
