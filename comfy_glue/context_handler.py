@@ -35,7 +35,10 @@ class RewindContextWindow:
     """The window being evaluated, as `transformer_options["context_window"]`.
 
     Model patches and step caches read `index_list` (and some `get_tensor`) from there, as they do
-    with core's windows, so a cache keyed on the window never mixes two windows.
+    with core's windows, so a cache keyed on the window never mixes two windows. A model slicing its
+    own conditioning (`resize_cond_for_context_window`, ComfyUI 0.18+) reads what core's
+    `slice_cond` reads: `index_list`, `dim`, `context_length`, `total_frames`, `get_tensor` and no
+    `causal_anchor_index` (Rewind prepends no anchor frame).
     """
 
     def __init__(self, index_list: tuple[int, ...], dim: int, total_frames: int):
@@ -44,11 +47,15 @@ class RewindContextWindow:
         self.dim = dim
         self.total_frames = total_frames
 
-    def get_tensor(self, full: torch.Tensor, device=None, dim=None) -> torch.Tensor:
-        """This window's frames of `full` along `dim` (default: the window's axis)."""
+    def get_tensor(self, full: torch.Tensor, device=None, dim=None, retain_index_list=()) -> torch.Tensor:
+        """This window's frames of `full` along `dim` (default: the window's axis); the window's positions
+        in `retain_index_list` hold `full`'s frames at those indices instead, as in core's windows."""
         dim = self.dim if dim is None else dim
-        index = torch.tensor(self.index_list, device=full.device)
-        return full.index_select(dim, index).to(device if device is not None else full.device)
+        window = full.index_select(dim, torch.tensor(self.index_list, device=full.device))
+        if retain_index_list:
+            retained = torch.tensor(list(retain_index_list), device=full.device)
+            window = window.index_copy(dim, retained, full.index_select(dim, retained))
+        return window.to(device if device is not None else full.device)
 
 
 class RewindContextHandler:
@@ -87,7 +94,8 @@ class RewindContextHandler:
             comfy.model_management.throw_exception_if_processing_interrupted()
             window = RewindContextWindow(plan.windows[w], self.dim, num_frames)
             window_options = {**model_options, "transformer_options": {**transformer_options, "context_window": window}}
-            window_conds = [None if cond is None else [self._window_cond(c, window, x_in) for c in cond] for cond in conds]
+            window_conds = [None if cond is None else [self._window_cond(model, c, window, x_in) for c in cond]
+                            for cond in conds]
             return calc_cond_batch(model, window_conds, x_in.index_select(self.dim, index),
                                    self._window_timestep(timestep, index, num_frames), window_options)
 
@@ -105,19 +113,26 @@ class RewindContextHandler:
             return tensor.ndim >= 1 and tensor.size(0) == num_frames
         return tensor.ndim == x_in.ndim and tensor.size(self.dim) == num_frames
 
-    def _window_cond(self, cond: dict, window: RewindContextWindow, x_in: torch.Tensor) -> dict:
+    def _window_cond(self, model, cond: dict, window: RewindContextWindow, x_in: torch.Tensor) -> dict:
         """One conditioning entry cut to the window: per-frame tensors, model conds and ControlNet hints."""
         sliced = dict(cond)
         for key, value in cond.items():
             if isinstance(value, torch.Tensor) and self._is_per_frame(value, x_in):  # e.g. a per-frame mask
                 sliced[key] = window.get_tensor(value)
             elif key == "model_conds":
-                sliced[key] = {name: self._window_model_cond(c, window, x_in) for name, c in value.items()}
+                sliced[key] = {name: self._window_model_cond(model, name, c, window, x_in) for name, c in value.items()}
             elif key == "control" and self.dim == 0:
                 sliced[key] = self._window_control(value, window)
         return sliced
 
-    def _window_model_cond(self, value, window: RewindContextWindow, x_in: torch.Tensor):
+    def _window_model_cond(self, model, name: str, value, window: RewindContextWindow, x_in: torch.Tensor):
+        """The model's own slice where it has one (ComfyUI 0.18+: Wan VACE's `vace_context` has time on
+        axis 3, S2V and HuMo audio on axis 1, LTXAV splits guide frames), else per-frame conds on the
+        window's axis."""
+        resize = getattr(model, "resize_cond_for_context_window", None)
+        resized = resize(name, value, window, x_in, x_in.device, retain_index_list=[]) if resize is not None else None
+        if resized is not None:
+            return resized
         tensor = getattr(value, "cond", None)  # comfy.conds.CONDRegular and kin
         if isinstance(tensor, torch.Tensor) and self._is_per_frame(tensor, x_in):
             return value._copy_with(window.get_tensor(tensor))

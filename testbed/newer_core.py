@@ -16,6 +16,7 @@ same signatures and defaults:
     they put on the model).
   - 0.12.0's `ModelPatcher.get_free_memory(device)` (dynamic VRAM counts evictable weights as free).
   - 0.18.0's --fp16-intermediates: `comfy.sample.sample_custom` casts its result to float16.
+  - 0.18.0's model-owned cond slicing (`resize_cond_for_context_window`, `slice_cond`), PR #12645.
   - 0.23.0's multi-GPU ControlNets (`multigpu_clones`, `get_instance_for_device`), PR #7063.
 Every construction and every wrapper run is counted, so a test can prove Rewind never builds core's
 windows or handlers and whether core's wrappers ran.
@@ -246,6 +247,28 @@ def with_device_clones(control, devices):
             previous = control.previous_controlnet
             clone.set_previous_controlnet(previous.get_instance_for_device(device) if previous is not None else None)
     return chain[0]
+
+
+def slice_cond(cond_value, window, x_in, device, temporal_dim, temporal_scale=1, temporal_offset=0, retain_index_list=[]):
+    """0.18.0+'s helper models slice a cond for a window with; the plain case (no scale or offset) only."""
+    tensor = getattr(cond_value, "cond", None)
+    if not isinstance(tensor, torch.Tensor) or temporal_dim >= tensor.ndim or tensor.size(temporal_dim) != x_in.size(window.dim):
+        return None
+    return cond_value._copy_with(window.get_tensor(tensor, device, dim=temporal_dim, retain_index_list=retain_index_list))
+
+
+class VaceModel:
+    """A model with 0.18.0+'s `BaseModel.resize_cond_for_context_window` as `WAN21_Vace` overrides it:
+    `vace_context` sliced on its temporal axis 3, anything else left to the handler (None)."""
+
+    def __init__(self):
+        self.asked: list[str] = []
+
+    def resize_cond_for_context_window(self, cond_key, cond_value, window, x_in, device, retain_index_list=[]):
+        self.asked.append(cond_key)
+        if cond_key == "vace_context":
+            return slice_cond(cond_value, window, x_in, device, temporal_dim=3, retain_index_list=retain_index_list)
+        return None
 
 
 def fp16_intermediates(sample_custom):

@@ -91,6 +91,38 @@ def test_per_frame_conds_and_controlnet_hints_are_sliced_per_window(comfy):
     assert windows[0][3]["control"] is not first_run[0]
 
 
+def test_a_model_that_slices_its_own_conds_slices_them_in_rewind_windows(comfy):
+    """ComfyUI 0.18+ asks the model first (Wan VACE's vace_context has time on axis 3, S2V audio on axis 1);
+    what the model leaves (None) is sliced as before."""
+    import comfy.conds
+
+    from rewind.comfy_glue.context_handler import RewindContextHandler
+    from rewind.testbed import newer_core
+
+    handler = RewindContextHandler(ContextOptions(length=17, overlap=4), frame_axis=2)  # 5 latent frames, overlap 1
+    x = torch.zeros(1, 16, 11, 4, 4)
+    vace = torch.arange(11.0).reshape(1, 1, 1, 11, 1, 1).expand(1, 2, 3, 11, 4, 4)
+    concat = torch.arange(11.0).reshape(1, 1, 11, 1, 1).expand(1, 16, 11, 4, 4)
+    cond = {"model_conds": {"vace_context": comfy.conds.CONDRegular(vace), "c_concat": comfy.conds.CONDNoiseShape(concat)}}
+    model = newer_core.VaceModel()
+    windows = []
+
+    def record(model, conds, x_window, timestep, model_options):
+        windows.append((model_options["transformer_options"]["context_window"], conds[0][0]["model_conds"]))
+        return [x_window.clone()]
+
+    handler.execute(record, model, [[cond]], x, torch.ones(1), {"transformer_options": {}})
+
+    assert [w.index_list for w, _ in windows] == [list(w) for w in plan_context(11, handler.options, 2).windows]
+    for window, sliced in windows:
+        assert sliced["vace_context"].cond[0, 0, 0, :, 0, 0].tolist() == window.index_list
+        assert sliced["c_concat"].cond[0, 0, :, 0, 0].tolist() == window.index_list
+    assert set(model.asked) == {"vace_context", "c_concat"}
+    window = windows[1][0]
+    kept_first = window.get_tensor(vace, dim=3, retain_index_list=[0])  # upstream's retain: frame 0 kept in place
+    assert kept_first[0, 0, 0, :, 0, 0].tolist() == [0.0, *window.index_list[1:]]
+
+
 def test_multigpu_device_copies_of_a_controlnet_see_the_window_s_hint_frames(comfy):
     """Core's multi-GPU path (0.23+) runs `control.get_instance_for_device(device)` on each GPU: the window's
     view must hand out views of the per-device copies, chains included, not the copies with every frame."""
