@@ -1,15 +1,14 @@
-"""The up-front "does it fit" checks count free memory as ComfyUI does: through the model where the
-ModelPatcher counts it (0.12+; under dynamic VRAM, default since 0.16, that includes the weights core
-would evict), else the device's free memory (0.3.x)."""
+"""The up-front "does it fit" checks count free memory as ComfyUI does: on the model's accelerator through
+the model where the ModelPatcher counts it (0.12+; under dynamic VRAM, default since 0.16, that includes
+the weights core would evict), else the device's free memory (0.3.x, and host memory everywhere)."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from rewind.presets import MODEL_TYPES
 from rewind.samplers.context import ContextOptions
 from rewind.testbed import newer_core
-from rewind.testbed.analytic import analytic_patcher, run_sampler
+from rewind.testbed.analytic import analytic_patcher
 
 KIB, GIB = 1024, 1024**3
 
@@ -25,26 +24,15 @@ def torch_free(comfy, monkeypatch):
     return set_free
 
 
-def test_free_memory_asks_the_model_where_it_counts_and_the_device_otherwise(comfy, torch_free):
+def test_free_memory_asks_the_model_about_its_accelerator_and_the_host_about_host_memory(comfy, torch_free):
+    """Upstream's count on the CPU adds the first GPU's evictable VRAM, which is no host memory."""
     from rewind.comfy_glue.memory import free_memory
 
     torch_free(64 * KIB)
-    assert free_memory(analytic_patcher(comfy), torch.device("cpu")) == 64 * KIB
-    assert free_memory(newer_core.counting_free_memory(analytic_patcher(comfy), GIB), torch.device("cpu")) == GIB
-
-
-def test_a_trajectory_the_model_counts_room_for_is_not_refused(torch_free):
-    from rewind.nodes import diagnostics, sampling
-
-    model, vae, cond, _ = diagnostics.RewindReferenceModel.execute("SD1.5", "mixture").result
-    latent = {"samples": vae.encode(torch.rand(4, 32, 32, 3, generator=torch.Generator().manual_seed(1)))}
-    sigmas = sampling.RewindAYSScheduler.execute(MODEL_TYPES["SD1.5"].ays_option, 200, 1.0).result[0]
-    torch_free(64 * KIB)  # 201 states of 4 KiB do not fit in what torch reports
-    with pytest.raises(MemoryError, match="200 steps keep 201 copies"):
-        sampling.RewindUnsampler.execute(model, cond, cond, latent, 1.0, sigmas, "euler")
-    model = newer_core.counting_free_memory(model.clone(), GIB)
-    noise = sampling.RewindUnsampler.execute(model, cond, cond, latent, 1.0, sigmas, "euler").result[0]
-    assert torch.isfinite(noise["samples"]).all()
+    gpu, cpu = torch.device("cuda", 0), torch.device("cpu")
+    assert free_memory(analytic_patcher(comfy), gpu) == 64 * KIB  # 0.3.x: no count of its own
+    counting = newer_core.counting_free_memory(analytic_patcher(comfy), GIB)
+    assert free_memory(counting, gpu) == GIB and free_memory(counting, cpu) == 64 * KIB
 
 
 def test_a_float16_latent_s_trajectory_is_counted_at_float32(comfy, torch_free):
@@ -58,14 +46,21 @@ def test_a_float16_latent_s_trajectory_is_counted_at_float32(comfy, torch_free):
         ensure_trajectory_fits(model, torch.zeros(1025, dtype=torch.float16), path)
 
 
-def test_a_clip_the_model_counts_room_for_runs_in_windows(comfy, torch_free):
-    from rewind.comfy_glue.context_handler import MIN_STATE_COPIES, apply_context_windows
+def test_a_clip_the_model_counts_room_for_is_not_refused(comfy, torch_free):
+    """Windowed sampling checks the clip's state against the model's device before ComfyUI loads the model."""
+    from rewind.comfy_glue.context_handler import MIN_STATE_COPIES, RewindContextHandler, _prepare_sampling_for_one_window
+
+    handler = RewindContextHandler(ContextOptions(length=8, overlap=2), frame_axis=0)
+    prepared = []
+
+    def prepare(model, noise_shape, conds, **kwargs):
+        prepared.append(noise_shape)
 
     torch_free(10 * KIB * MIN_STATE_COPIES)  # 10 frames of 1 KiB, by torch's count
-    patcher = apply_context_windows(analytic_patcher(comfy), ContextOptions(length=8, overlap=2))
+    patcher = analytic_patcher(comfy)
+    patcher.load_device = torch.device("cuda", 0)  # never sampled on: only the check reads it
     with pytest.raises(MemoryError, match="at most 10 frames fit"):
-        run_sampler(patcher, torch.zeros(20, 4, 8, 8), "euler")
-    patcher = apply_context_windows(newer_core.counting_free_memory(analytic_patcher(comfy), GIB),
-                                    ContextOptions(length=8, overlap=2))
-    out = run_sampler(patcher, torch.zeros(20, 4, 8, 8), "euler")
-    assert out.shape == (20, 4, 8, 8) and patcher.model.diffusion_model.windows_seen
+        _prepare_sampling_for_one_window(handler, prepare, patcher, (20, 4, 8, 8), {}, model_options={})
+    newer_core.counting_free_memory(patcher, GIB)
+    _prepare_sampling_for_one_window(handler, prepare, patcher, (20, 4, 8, 8), {}, model_options={})
+    assert prepared == [[8, 4, 8, 8]]
