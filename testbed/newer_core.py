@@ -1,7 +1,7 @@
-"""Stand-ins with the shapes of current ComfyUI's `comfy.context_windows` (0.38-0.45), not installable here.
+"""Stand-ins with the shapes of ComfyUI releases newer than any package installs here (0.4.0 to current).
 
-Only the surface that changed upstream and broke Rewind's old subclasses is reproduced, with the
-same signatures and defaults:
+Only the surface that changed upstream under the pack is reproduced, from upstream's code, with the
+same keys, signatures, defaults and attribute reads (not ComfyUI's code):
   - PR #10975: the window takes `total_frames` (and `context_overlap`) and computes a
     `center_ratio` from it, so a window built the 0.3.x way (no total_frames) divides by zero;
     `get_tensor(..., retain_index_list=)`.
@@ -181,7 +181,8 @@ def create_sampler_sample_wrapper(model):
 
 
 def context_windows_manual(model, context_length=16, context_overlap=4, dim=0, freenoise=False):
-    """Upstream's "Context Windows (Manual)" node: a clone with core's handler and its wrappers."""
+    """Upstream's "Context Windows (Manual)" node: a clone with core's handler and its wrappers. The
+    stand-in handler evaluates nothing: chain Rewind's context windows after it, which replace it."""
     model = model.clone()
     model.model_options["context_handler"] = IndexListContextHandler(
         ContextSchedule("standard_static", None), ContextFuseMethod("pyramid", None), context_length=context_length,
