@@ -10,6 +10,10 @@ the slot itself: `calc_cond_batch` asks `model_options["context_handler"]` `shou
 conds, x, timestep, model_options)` and then calls its `execute(calc_cond_batch, model, conds, x,
 timestep, model_options)`, the same from ComfyUI 0.3.64 to current releases (pinned by
 tests/integration/test_context_core_compat.py).
+
+Core's context-window nodes also put wrappers on the model that read whatever handler sits in the slot
+(`dim`, `context_length`, and since 0.4.0 `freenoise`): Rewind's handler carries those, and where it
+replaces a core handler, Rewind's clone drops core's wrappers.
 """
 from __future__ import annotations
 
@@ -25,13 +29,17 @@ import comfy.patcher_extension
 
 from ..samplers.context import ContextOptions, frames_that_fit, fuse_windows, latent_window, plan_context, resolve_frame_axis
 from .model_types import frames_per_latent
+from .memory import free_memory
 
 
 class RewindContextWindow:
     """The window being evaluated, as `transformer_options["context_window"]`.
 
     Model patches and step caches read `index_list` (and some `get_tensor`) from there, as they do
-    with core's windows, so a cache keyed on the window never mixes two windows.
+    with core's windows, so a cache keyed on the window never mixes two windows. A model slicing its
+    own conditioning (`resize_cond_for_context_window`, ComfyUI 0.18+) reads what core's
+    `slice_cond` reads: `index_list`, `dim`, `context_length`, `total_frames`, `get_tensor` and no
+    `causal_anchor_index` (Rewind prepends no anchor frame).
     """
 
     def __init__(self, index_list: tuple[int, ...], dim: int, total_frames: int):
@@ -40,11 +48,15 @@ class RewindContextWindow:
         self.dim = dim
         self.total_frames = total_frames
 
-    def get_tensor(self, full: torch.Tensor, device=None, dim=None) -> torch.Tensor:
-        """This window's frames of `full` along `dim` (default: the window's axis)."""
+    def get_tensor(self, full: torch.Tensor, device=None, dim=None, retain_index_list=()) -> torch.Tensor:
+        """This window's frames of `full` along `dim` (default: the window's axis); the window's positions
+        in `retain_index_list` hold `full`'s frames at those indices instead, as in core's windows."""
         dim = self.dim if dim is None else dim
-        index = torch.tensor(self.index_list, device=full.device)
-        return full.index_select(dim, index).to(device if device is not None else full.device)
+        window = full.index_select(dim, torch.tensor(self.index_list, device=full.device))
+        if retain_index_list:
+            retained = torch.tensor(list(retain_index_list), device=full.device)
+            window = window.index_copy(dim, retained, full.index_select(dim, retained))
+        return window.to(device if device is not None else full.device)
 
 
 class RewindContextHandler:
@@ -54,6 +66,11 @@ class RewindContextHandler:
     solvers that evaluate off the schedule work, and the unsampler and resampler see identical
     windows. Per-frame conditioning, masks and ControlNet hints are sliced with each window.
     """
+
+    # Core's FreeNoise wrapper (0.4.0+, on a model that went through a core context-window node) reads
+    # this on every run. FreeNoise shuffles the initial noise so overlapping windows start alike; a Rewind
+    # pass starts from the latent itself and adds no noise, so there is nothing to shuffle.
+    freenoise = False
 
     def __init__(self, options: ContextOptions, frame_axis: int, temporal_compression: int):
         self.options = options
@@ -79,7 +96,8 @@ class RewindContextHandler:
             comfy.model_management.throw_exception_if_processing_interrupted()
             window = RewindContextWindow(plan.windows[w], self.dim, num_frames)
             window_options = {**model_options, "transformer_options": {**transformer_options, "context_window": window}}
-            window_conds = [None if cond is None else [self._window_cond(c, window, x_in) for c in cond] for cond in conds]
+            window_conds = [None if cond is None else [self._window_cond(model, c, window, x_in) for c in cond]
+                            for cond in conds]
             return calc_cond_batch(model, window_conds, x_in.index_select(self.dim, index),
                                    self._window_timestep(timestep, index, num_frames), window_options)
 
@@ -97,19 +115,26 @@ class RewindContextHandler:
             return tensor.ndim >= 1 and tensor.size(0) == num_frames
         return tensor.ndim == x_in.ndim and tensor.size(self.dim) == num_frames
 
-    def _window_cond(self, cond: dict, window: RewindContextWindow, x_in: torch.Tensor) -> dict:
+    def _window_cond(self, model, cond: dict, window: RewindContextWindow, x_in: torch.Tensor) -> dict:
         """One conditioning entry cut to the window: per-frame tensors, model conds and ControlNet hints."""
         sliced = dict(cond)
         for key, value in cond.items():
             if isinstance(value, torch.Tensor) and self._is_per_frame(value, x_in):  # e.g. a per-frame mask
                 sliced[key] = window.get_tensor(value)
             elif key == "model_conds":
-                sliced[key] = {name: self._window_model_cond(c, window, x_in) for name, c in value.items()}
+                sliced[key] = {name: self._window_model_cond(model, name, c, window, x_in) for name, c in value.items()}
             elif key == "control" and self.dim == 0:
                 sliced[key] = self._window_control(value, window)
         return sliced
 
-    def _window_model_cond(self, value, window: RewindContextWindow, x_in: torch.Tensor):
+    def _window_model_cond(self, model, name: str, value, window: RewindContextWindow, x_in: torch.Tensor):
+        """The model's own slice where it has one (ComfyUI 0.18+: Wan VACE's `vace_context` has time on
+        axis 3, S2V and HuMo audio on axis 1, LTXAV splits guide frames), else per-frame conds on the
+        window's axis."""
+        resize = getattr(model, "resize_cond_for_context_window", None)
+        resized = resize(name, value, window, x_in, x_in.device, retain_index_list=[]) if resize is not None else None
+        if resized is not None:
+            return resized
         tensor = getattr(value, "cond", None)  # comfy.conds.CONDRegular and kin
         if isinstance(tensor, torch.Tensor) and self._is_per_frame(tensor, x_in):
             return value._copy_with(window.get_tensor(tensor))
@@ -128,22 +153,37 @@ class RewindContextHandler:
         self._window_controls = weakref.WeakKeyDictionary()
 
 
-def control_for_frames(control, frames: tuple[int, ...], num_frames: int):
+def control_for_frames(control, frames: tuple[int, ...], num_frames: int, made: dict | None = None):
     """`control` (and its chain) seeing only `frames` of a per-frame hint.
 
     A shallow copy shares everything `pre_run` set up (model sampling, a ControlLoRA's built model)
     and gets its own hint; the hint cache derived from it (`cond_hint`, whose reset also drops a T2I
-    adapter's features) starts empty so it is rebuilt from the window's frames. Controls whose hint
-    is one image for the whole clip are returned as they are.
+    adapter's features) starts empty so it is rebuilt from the window's frames. Under ComfyUI's
+    multi-GPU sampling (0.23+) each GPU runs `get_instance_for_device(device)`, a copy of the control
+    kept in `multigpu_clones`: the view carries those copies' own views, and as core links each copy
+    to the previous control's copy for its device, `made` (a view per control already made) links the
+    views the same way. Controls whose hint is one image for the whole clip are returned as they are.
     """
+    made = {} if made is None else made
+    if id(control) not in made:
+        made[id(control)] = _control_view(control, frames, num_frames, made)
+    return made[id(control)]
+
+
+def _control_view(control, frames: tuple[int, ...], num_frames: int, made: dict):
     previous = control.previous_controlnet
-    window_previous = control_for_frames(previous, frames, num_frames) if previous is not None else None
+    window_previous = control_for_frames(previous, frames, num_frames, made) if previous is not None else None
+    device_copies = getattr(control, "multigpu_clones", None) or {}
+    window_copies = {device: control_for_frames(c, frames, num_frames, made) for device, c in device_copies.items()}
     hint = control.cond_hint_original
     per_frame = isinstance(hint, torch.Tensor) and hint.size(0) == num_frames
-    if not per_frame and window_previous is previous:
+    unchanged = window_previous is previous and all(window_copies[d] is c for d, c in device_copies.items())
+    if not per_frame and unchanged:
         return control
     view = copy.copy(control)
     view.previous_controlnet = window_previous
+    if device_copies:
+        view.multigpu_clones = window_copies
     if per_frame:
         view.cond_hint_original = hint[list(frames)]
         view.cond_hint = None
@@ -163,6 +203,14 @@ def time_axis(model_patcher, layout: str) -> tuple[int, int]:
     return frame_axis, frames_per_latent(latent_format, frame_axis)
 
 
+# The wrappers core's context-window nodes register (comfy/context_windows.py): the memory budget for
+# one window (0.3.51+) and FreeNoise (0.4.0+, only when on). Both read the handler in the slot.
+CORE_WINDOW_WRAPPERS = (
+    (comfy.patcher_extension.WrappersMP.PREPARE_SAMPLING, "ContextWindows_prepare_sampling"),
+    (comfy.patcher_extension.WrappersMP.SAMPLER_SAMPLE, "ContextWindows_sampler_sample"),
+)
+
+
 def apply_context_windows(model_patcher, options: ContextOptions):
     """A clone of `model_patcher` whose model calls run in Rewind's context windows.
 
@@ -170,10 +218,13 @@ def apply_context_windows(model_patcher, options: ContextOptions):
     its model calls to, so CALC_COND_BATCH wrappers (caches, ControlNet batching) see one window
     at a time. Before sampling, a clip whose latent state cannot fit in memory fails with the number
     of frames that would; the model's memory is then budgeted for one window, not the whole clip.
+    A core context-window node's handler and wrappers are replaced on the clone only.
     """
     handler = RewindContextHandler(options, *time_axis(model_patcher, options.layout))
     clone = model_patcher.clone()
     clone.model_options["context_handler"] = handler
+    for wrapper_type, key in CORE_WINDOW_WRAPPERS:
+        clone.remove_wrappers_with_key(wrapper_type, key)
     clone.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.PREPARE_SAMPLING, "Rewind_context_windows",
                                functools.partial(_prepare_sampling_for_one_window, handler))
     clone.add_callback_with_key(comfy.patcher_extension.CallbacksMP.ON_CLEANUP, "Rewind_window_controls",
@@ -181,24 +232,36 @@ def apply_context_windows(model_patcher, options: ContextOptions):
     return clone
 
 
+def core_windows_note(model_patcher) -> str | None:
+    """Why a user should know Rewind's windows replace the model's own context handler, or None."""
+    handler = model_patcher.model_options.get("context_handler")
+    if handler is None or isinstance(handler, RewindContextHandler):
+        return None
+    return (f"the model already has context windows ({type(handler).__name__}, from a core node such as Context "
+            "Windows (Manual), Wan Context Windows or LTXV Context Windows); Rewind Context Options replaces them "
+            "for this pass, FreeNoise included. Connect only one of the two: Rewind's context_options on both "
+            "passes keep the windows identical in both directions.")
+
+
 def _prepare_sampling_for_one_window(handler: RewindContextHandler, executor, model, noise_shape, *args, **kwargs):
     """Checks the whole clip's state fits, then lets ComfyUI load the model for one window's worth of frames."""
-    ensure_clip_fits(tuple(noise_shape), 4, MIN_STATE_COPIES, handler.dim, model.load_device)
+    ensure_clip_fits(model, tuple(noise_shape), 4, MIN_STATE_COPIES, handler.dim)
     window_shape = list(noise_shape)
     window_shape[handler.dim] = min(window_shape[handler.dim], handler.context_length)
     return executor(model, window_shape, *args, **kwargs)
 
 
-def ensure_clip_fits(shape: tuple[int, ...], bytes_per_element: int, state_copies: int, frame_axis: int, device=None) -> None:
-    """Fails before sampling when `state_copies` copies of a latent of `shape` exceed free memory.
+def ensure_clip_fits(patcher, shape: tuple[int, ...], bytes_per_element: int, state_copies: int, frame_axis: int) -> None:
+    """Fails before sampling when `state_copies` copies of a latent of `shape` exceed the memory free for
+    `patcher`'s model on its device.
 
     With context windows the model's activations scale with the window, so what grows with the clip
     is the latent itself and the state the sampler holds for it.
     """
-    device = device if device is not None else comfy.model_management.get_torch_device()
+    device = patcher.load_device
     num_frames = shape[frame_axis]
     bytes_per_frame = math.prod(shape) * bytes_per_element // max(1, num_frames)
-    available = comfy.model_management.get_free_memory(device)
+    available = free_memory(patcher, device)
     fit = frames_that_fit(bytes_per_frame, state_copies, available)
     if fit < num_frames:
         gib = 1024**3

@@ -19,6 +19,7 @@ from ..samplers.checks import check_finite
 from ..samplers.hooks import LoopInfo
 from ..schedules.paths import CLEAN_SIGMA_FLOOR, resample_path, unsample_path
 from .model_types import family_of, temporal_compression
+from .memory import free_memory
 
 log = logging.getLogger("rewind")
 
@@ -47,7 +48,7 @@ class RewindSampler(comfy.samplers.Sampler):
         where = f"Rewind {self.direction} sampler"
         path = as_path(sigmas, self.direction, f"{where} 'sigmas'")
         family = family_of(model_wrap.inner_model.model_sampling)
-        x = latent_image if latent_image is not None else noise
+        x = full_precision(latent_image if latent_image is not None else noise)
         cfg = getattr(model_wrap, "cfg", 1.0)
         if not math.isfinite(cfg):
             raise ValueError(f"{where}: cfg is {cfg}; set a finite cfg on the sampling node (e.g. SamplerCustom).")
@@ -76,17 +77,29 @@ class RewindSampler(comfy.samplers.Sampler):
         else:
             previous = self.previous.to(x.device) if self.previous is not None else None
             if self.noise_rounding is not None:
-                x = x.to(loop.coupling_dtype(x)) + self.noise_rounding.to(x.device)
+                x = x.to(self.noise_rounding.dtype) + self.noise_rounding.to(x.device)
             self.result = loop.resample(denoise, x, path, self.solver, family, hooks, info, callback, previous)
         check_finite(self.result.x, f"{where}: the result",
                      "the model returned non-finite values; lower cfg, or load the model in fp32 or bf16 instead of fp16.")
         return self.result.x
 
 
+def full_precision_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float32 for a 16-bit float dtype, else `dtype` itself."""
+    return torch.float32 if dtype.is_floating_point and torch.finfo(dtype).bits < 32 else dtype
+
+
+def full_precision(x: torch.Tensor) -> torch.Tensor:
+    """`x` in at least float32. Under --fp16-intermediates (ComfyUI 0.18+) LATENTs arrive in float16;
+    inverting in float16 loses what an exact roundtrip keeps, and float16 noise levels misplace every step."""
+    return x.to(full_precision_dtype(x.dtype))
+
+
 def noise_rounding(model, exact: torch.Tensor, samples: torch.Tensor) -> torch.Tensor:
-    """What turning the unsampler's exact end state into the float32 LATENT `samples` rounded off, as
-    the resampler will read them back (ComfyUI scales LATENTs in and out of the model's space)."""
-    read_back = model.model.process_latent_in(samples.to(exact.device)).to(exact.dtype)
+    """What storing the unsampler's exact end state as the LATENT `samples` rounded off (float32, or
+    float16 under --fp16-intermediates), as the resampler will read them back: `run` widens them and
+    ComfyUI scales them into the model's space. Kept at the state's own precision."""
+    read_back = model.model.process_latent_in(full_precision(samples).to(exact.device)).to(exact.dtype)
     return offload(exact - read_back)
 
 
@@ -101,12 +114,12 @@ def offload(x: torch.Tensor) -> torch.Tensor:
     return buffer.copy_(x, non_blocking=True)
 
 
-def ensure_trajectory_fits(samples: torch.Tensor, path: list[float]) -> None:
+def ensure_trajectory_fits(model, samples: torch.Tensor, path: list[float]) -> None:
     """The unsampler keeps its state at every level in host memory (the resampler retraces it, coherence
     anchors read it): refuse up front what would exhaust that memory instead of being killed mid-run."""
     device = comfy.model_management.intermediate_device()
-    needed = samples.numel() * samples.element_size() * len(path)
-    available = comfy.model_management.get_free_memory(device)
+    needed = samples.numel() * full_precision_dtype(samples.dtype).itemsize * len(path)
+    available = free_memory(model, device)
     if needed > available:
         gib = 1024**3
         raise MemoryError(
@@ -123,8 +136,9 @@ def as_path(sigmas: torch.Tensor, direction: str, where: str = "'sigmas'") -> li
 
 
 def run(model, positive, negative, latent: dict, cfg: float, sampler: RewindSampler, path: list[float], seed: int = 0):
-    """Runs `sampler` on `latent` through ComfyUI's guider and returns the new samples (CPU, float32)."""
-    samples = comfy.sample.fix_empty_latent_channels(model, latent["samples"])
+    """Runs `sampler` on `latent` through ComfyUI's guider and returns the new samples (on ComfyUI's
+    intermediate device, float32, or float16 under --fp16-intermediates)."""
+    samples = full_precision(comfy.sample.fix_empty_latent_channels(model, latent["samples"]))
     # An exact 0 start is handed over as core's floor: explicit solvers evaluate the model there, and
     # core's context handler looks every evaluated sigma up in the schedule.
     sigmas = torch.tensor([CLEAN_SIGMA_FLOOR if s == 0.0 and i == 0 else s for i, s in enumerate(path)])

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from ..comfy_glue.api import io
-from ..comfy_glue.context_handler import apply_context_windows
+from ..comfy_glue.context_handler import apply_context_windows, core_windows_note
 from ..comfy_glue.model_checks import check_latent, check_schedule, model_sigma_max, short_of_model_noise
 from ..comfy_glue.model_types import model_family
 from ..comfy_glue.sampler import RewindSampler, as_path, ensure_trajectory_fits, noise_rounding, offload, run
@@ -42,8 +42,14 @@ def _context_input():
     )
 
 
-def _windowed(model, options):
-    return apply_context_windows(model, options) if options is not None else model
+def _windowed(node: type[io.ComfyNode], model, options):
+    """`model` in Rewind's context windows when `options` are connected, warning when they replace core's."""
+    if options is None:
+        return model
+    note = core_windows_note(model)
+    if note is not None:
+        warn(node, note)
+    return apply_context_windows(model, options)
 
 
 class RewindUnsampler(io.ComfyNode):
@@ -84,18 +90,17 @@ class RewindUnsampler(io.ComfyNode):
         check_latent(model, latent["samples"])
         path = as_path(sigmas, "unsample")
         notes = check_schedule(model, path)
-        ensure_trajectory_fits(latent["samples"], path)
+        ensure_trajectory_fits(model, latent["samples"], path)
         for note in [*notes, *short_of_model_noise(model, path)]:
             warn(cls, note)
         sampler = unsample_sampler(solver, exact_iterations, record_trajectory=True)
-        samples = run(_windowed(model, context_options), positive, negative, latent, cfg, sampler, path)
+        samples = run(_windowed(cls, model, context_options), positive, negative, latent, cfg, sampler, path)
         # The trajectory is already in host memory (RewindSampler offloads it as it goes).
         result = sampler.result
-        coupled = result.previous is not None
         state = UnsampledState(tuple(path), sampler.solver, sampler.exact_iterations > 0, model_family(model),
                                tuple(samples.shape), result.trajectory,
-                               offload(result.previous) if coupled else None,
-                               noise_rounding(model, result.x, samples) if coupled else None)
+                               offload(result.previous) if result.previous is not None else None,
+                               noise_rounding(model, result.x, samples))
         return io.NodeOutput({**latent, "samples": samples, LATENT_KEY: state})
 
 
@@ -138,7 +143,7 @@ class RewindResampler(io.ComfyNode):
         sampler = RewindSampler("resample", plan.solver, hook_factory=coherence.make_hook if coherence is not None else None,
                                 trajectory=plan.trajectory, previous=plan.previous, noise_rounding=plan.noise_rounding)
         clean = {k: v for k, v in latent.items() if k != LATENT_KEY}
-        samples = run(_windowed(model, context_options), positive, negative, clean, cfg, sampler, list(plan.path))
+        samples = run(_windowed(cls, model, context_options), positive, negative, clean, cfg, sampler, list(plan.path))
         return io.NodeOutput({**clean, "samples": samples})
 
 

@@ -56,7 +56,8 @@ class ResamplePlan:
 
     @property
     def noise_rounding(self):
-        return self.state.noise_rounding if self.retrace else None
+        """Added back to the latent whenever it is still the unsampler's (see UnsampledState)."""
+        return self.state.noise_rounding if self.state is not None else None
 
 
 def plan_resample(state: UnsampledState | None, shape: tuple[int, ...], solver: str, family: str,

@@ -16,9 +16,11 @@ class UnsampledState:
     family: str  # "eps" or "flow"
     shape: tuple[int, ...]  # of the unsampled samples, to notice a latent changed in between
     trajectory: dict[float, torch.Tensor] = field(default_factory=dict, repr=False)
-    # Coupled solvers (BDIA): the state one level below the noise (retracing needs both), and what
-    # storing the noise as a float32 LATENT rounded off it, so the resampler starts from the exact state.
+    # Coupled solvers (BDIA): the state one level below the noise (retracing needs both).
     previous: torch.Tensor | None = field(default=None, repr=False)
+    # What storing the noise as the LATENT's samples rounded off the unsampler's end state (float32, or
+    # float16 under ComfyUI's --fp16-intermediates), at the state's own precision: the resampler adds it
+    # back and starts from the exact state. Tiny, so harmless on a latent edited in between.
     noise_rounding: torch.Tensor | None = field(default=None, repr=False)
 
     def resample_path(self) -> list[float]:

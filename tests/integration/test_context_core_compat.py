@@ -18,6 +18,7 @@ from rewind.presets import MODEL_TYPES
 from rewind.samplers.context import ContextOptions, plan_context
 from rewind.testbed import newer_core
 from rewind.testbed.analytic import analytic_patcher, run_sampler
+from rewind.testbed.comfy_env import run_core
 
 
 @pytest.fixture
@@ -56,11 +57,15 @@ def window_recorder(model):
     return clone, calls
 
 
-def reference_roundtrip(model_type, latent, context_options=None):
+def reference_roundtrip(model_type, latent, context_options=None, core_windows=None):
+    """Rewind's unsample -> resample on the exact reference model; `core_windows` (model -> model) first
+    applies a core context-window node, as a user chaining one before Rewind's nodes would."""
     from rewind.nodes import diagnostics, sampling
 
     model, _, cond, _ = diagnostics.RewindReferenceModel.execute(model_type, "mixture").result
     model, calls = window_recorder(model)
+    if core_windows is not None:
+        model = core_windows(model)
     sigmas = sampling.RewindAYSScheduler.execute(MODEL_TYPES[model_type].ays_option, 6, 1.0).result[0]
     noise = sampling.RewindUnsampler.execute(model, cond, cond, {"samples": latent}, 1.0, sigmas, "exact", 4,
                                              context_options).result[0]
@@ -142,3 +147,60 @@ def test_memory_budget_wrapper_takes_old_and_new_prepare_sampling_calls(comfy, n
     result = _prepare_sampling_for_one_window(handler, executor, model, (20, 4, 8, 8), conds, model_options={}, **newer_keywords)
     assert result == "prepared"
     assert prepared == [([8, 4, 8, 8], conds, {"model_options": {}, **newer_keywords})]
+
+
+@pytest.mark.parametrize("model_type, frames, core_windows, options", [
+    ("SD1.5", 20, lambda model: newer_core.context_windows_manual(model, 8, 2, dim=0, freenoise=True),
+     ContextOptions(length=8, overlap=3)),
+    ("Wan2.1", 41, newer_core.wan_context_windows, ContextOptions(length=17, overlap=4)),  # FreeNoise on by default
+])
+def test_rewind_windows_replace_core_windows_with_freenoise_chained_before(comfy, caplog, model_type, frames,
+                                                                           core_windows, options):
+    """A core context-window node upstream of Rewind's nodes leaves its wrappers on the model; current
+    core's FreeNoise wrapper reads `handler.freenoise` on every run, where Rewind's handler now sits.
+    Rewind's windows take over, core's wrappers are removed for Rewind's passes, and the user is told."""
+    latent = encoded_clips(model_type, frames, 1)
+    alone, _ = reference_roundtrip(model_type, latent, options)
+    newer_core.ran.clear()
+    chained, calls = reference_roundtrip(model_type, latent, options, core_windows)
+
+    assert torch.equal(chained, alone), "Rewind's windows, exactly as without the core node"
+    assert not newer_core.ran, f"core's wrappers ran inside Rewind's passes: {dict(newer_core.ran)}"
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "context windows" in r.getMessage()]
+    assert len(warnings) == 2 and {w.split(":")[0] for w in warnings} == {"RewindUnsampler", "RewindResampler"}
+    assert "Context Windows (Manual)" in warnings[0] and "Rewind Context Options" in warnings[0]
+
+
+def test_core_window_wrappers_are_removed_from_rewind_s_clone_only(comfy):
+    """The real core node (0.3.52-0.3.75: PREPARE_SAMPLING only) and upstream's FreeNoise wrapper."""
+    from comfy_extras.nodes_context_windows import ContextWindowsManualNode
+
+    from rewind.comfy_glue.context_handler import RewindContextHandler, apply_context_windows, core_windows_note
+
+    core = newer_core.with_freenoise(run_core(ContextWindowsManualNode, analytic_patcher(comfy), 8, 2, "standard_static",
+                                              1, False, "pyramid", 0)[0])
+    keys = [(newer_core.PREPARE_SAMPLING, newer_core.PREPARE_SAMPLING_KEY), (newer_core.SAMPLER_SAMPLE, newer_core.SAMPLER_SAMPLE_KEY)]
+    windowed = apply_context_windows(core, ContextOptions(length=8, overlap=2))
+
+    assert isinstance(windowed.model_options["context_handler"], RewindContextHandler)
+    assert all(windowed.get_wrappers(kind, key) == [] for kind, key in keys)
+    assert all(len(core.get_wrappers(kind, key)) == 1 for kind, key in keys), "the user's model keeps core's windows"
+    assert core_windows_note(core) is not None
+    assert core_windows_note(windowed) is None and core_windows_note(analytic_patcher(comfy)) is None
+
+
+def test_rewind_handler_carries_what_core_wrappers_read(comfy):
+    """A core wrapper left on the model (say, added after Rewind's clone) finds FreeNoise off and one window."""
+    from rewind.comfy_glue.context_handler import RewindContextHandler
+
+    handler = RewindContextHandler(ContextOptions(length=17, overlap=4), frame_axis=2)
+    assert handler.freenoise is False
+    assert (handler.dim, handler.context_length, handler.context_overlap) == (2, 5, 1)
+    prepared = []
+    newer_core._prepare_sampling_wrapper(lambda model, shape, conds, **kwargs: prepared.append(shape), None,
+                                         (1, 16, 11, 8, 8), {}, model_options={"context_handler": handler})
+    noise = torch.randn(1, 16, 11, 8, 8)
+    passed = []
+    newer_core._sampler_sample_wrapper(lambda guider, sigmas, extra_args, callback, noise: passed.append(noise), None,
+                                       None, {"model_options": {"context_handler": handler}, "seed": 0}, None, noise.clone())
+    assert prepared == [[1, 16, 5, 8, 8]] and torch.equal(passed[0], noise)

@@ -91,6 +91,66 @@ def test_per_frame_conds_and_controlnet_hints_are_sliced_per_window(comfy):
     assert windows[0][3]["control"] is not first_run[0]
 
 
+def test_a_model_that_slices_its_own_conds_slices_them_in_rewind_windows(comfy):
+    """ComfyUI 0.18+ asks the model first (Wan VACE's vace_context has time on axis 3, S2V audio on axis 1);
+    what the model leaves (None) is sliced as before."""
+    import comfy.conds
+
+    from rewind.comfy_glue.context_handler import RewindContextHandler
+    from rewind.testbed import newer_core
+
+    handler = RewindContextHandler(ContextOptions(length=17, overlap=4), frame_axis=2)  # 5 latent frames, overlap 1
+    x = torch.zeros(1, 16, 11, 4, 4)
+    vace = torch.arange(11.0).reshape(1, 1, 1, 11, 1, 1).expand(1, 2, 3, 11, 4, 4)
+    concat = torch.arange(11.0).reshape(1, 1, 11, 1, 1).expand(1, 16, 11, 4, 4)
+    cond = {"model_conds": {"vace_context": comfy.conds.CONDRegular(vace), "c_concat": comfy.conds.CONDNoiseShape(concat)}}
+    model = newer_core.VaceModel()
+    windows = []
+
+    def record(model, conds, x_window, timestep, model_options):
+        windows.append((model_options["transformer_options"]["context_window"], conds[0][0]["model_conds"]))
+        return [x_window.clone()]
+
+    handler.execute(record, model, [[cond]], x, torch.ones(1), {"transformer_options": {}})
+
+    assert [w.index_list for w, _ in windows] == [list(w) for w in plan_context(11, handler.options, 2).windows]
+    for window, sliced in windows:
+        assert sliced["vace_context"].cond[0, 0, 0, :, 0, 0].tolist() == window.index_list
+        assert sliced["c_concat"].cond[0, 0, :, 0, 0].tolist() == window.index_list
+    assert set(model.asked) == {"vace_context", "c_concat"}
+    window = windows[1][0]
+    kept_first = window.get_tensor(vace, dim=3, retain_index_list=[0])  # upstream's retain: frame 0 kept in place
+    assert kept_first[0, 0, 0, :, 0, 0].tolist() == [0.0, *window.index_list[1:]]
+
+
+def test_multigpu_device_copies_of_a_controlnet_see_the_window_s_hint_frames(comfy):
+    """Core's multi-GPU path (0.23+) runs `control.get_instance_for_device(device)` on each GPU: the window's
+    view must hand out views of the per-device copies, chains included, not the copies with every frame."""
+    import comfy.controlnet
+
+    from rewind.comfy_glue.context_handler import control_for_frames
+    from rewind.testbed import newer_core
+
+    def control(hint_frames):
+        hint = torch.arange(float(hint_frames)).reshape(hint_frames, 1, 1, 1).expand(hint_frames, 3, 16, 16)
+        return comfy.controlnet.ControlNet(control_model=torch.nn.Identity()).set_cond_hint(hint)
+
+    def frames(control):
+        return control.cond_hint_original[:, 0, 0, 0].tolist()
+
+    second_gpu, third_gpu = torch.device("cuda", 1), torch.device("cuda", 2)
+    top = newer_core.with_device_clones(control(10).set_previous_controlnet(control(10)), [second_gpu, third_gpu])
+    view = control_for_frames(top, (2, 3, 4, 5), 10)
+
+    assert view.get_instance_for_device(torch.device("cuda", 0)) is view
+    for device in (second_gpu, third_gpu):
+        device_view = view.get_instance_for_device(device)
+        assert device_view is not top.multigpu_clones[device]
+        assert frames(device_view) == frames(device_view.previous_controlnet) == [2, 3, 4, 5]
+        assert device_view.previous_controlnet is view.previous_controlnet.get_instance_for_device(device)
+        assert frames(top.multigpu_clones[device]) == list(range(10)), "the user's device copies keep every frame"
+
+
 class HintRecorder(torch.nn.Module):
     """A control model (ControlNet or T2I adapter) that logs which frames' hints it was given."""
 
@@ -160,11 +220,11 @@ def test_clip_too_long_for_memory_says_how_many_frames_fit(comfy, monkeypatch):
     from rewind.comfy_glue.context_handler import MIN_STATE_COPIES, apply_context_windows, ensure_clip_fits
 
     monkeypatch.setattr(comfy.model_management, "get_free_memory", lambda device=None: 100 * 1024 * 4)
-    with pytest.raises(MemoryError, match="at most 100 frames fit"):
-        ensure_clip_fits((256, 4, 8, 8), 4, state_copies=4, frame_axis=0, device="cpu")  # 1 KiB per frame
-    ensure_clip_fits((100, 4, 8, 8), 4, state_copies=4, frame_axis=0, device="cpu")
-
     patcher = apply_context_windows(analytic_patcher(comfy), ContextOptions(length=8, overlap=2))
+    with pytest.raises(MemoryError, match="at most 100 frames fit"):
+        ensure_clip_fits(patcher, (256, 4, 8, 8), 4, state_copies=4, frame_axis=0)  # 1 KiB per frame
+    ensure_clip_fits(patcher, (100, 4, 8, 8), 4, state_copies=4, frame_axis=0)
+
     monkeypatch.setattr(comfy.model_management, "get_free_memory", lambda device=None: 10 * 1024 * MIN_STATE_COPIES)
     with pytest.raises(MemoryError, match="at most 10 frames fit"):
         run_sampler(patcher, torch.zeros(20, 4, 8, 8), "euler")  # 1 KiB per frame: fails before any model call

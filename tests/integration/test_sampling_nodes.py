@@ -6,6 +6,7 @@ import torch
 
 from rewind.presets import MODEL_TYPES
 from rewind.reference import latent_psnr
+from rewind.testbed import newer_core
 from rewind.testbed.comfy_env import run_core  # core nodes are V1 on 0.3.52/0.3.64, V3 on 0.3.75
 
 
@@ -64,6 +65,33 @@ def test_bdia_default_holds_the_closed_form_tables_at_two_calls_per_step(nodes, 
     assert psnr >= 90.0
     state = noise[sampling.LATENT_KEY]
     assert state.exact and state.previous is not None and state.noise_rounding.abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("solver", ["bdia", "exact"])
+@pytest.mark.parametrize("model_type", ["SD1.5", "Wan2.1"])
+def test_roundtrip_under_fp16_intermediates_loses_only_the_output_rounding(nodes, monkeypatch, model_type, solver):
+    """ComfyUI 0.18+ with --fp16-intermediates stores LATENTs in float16 (VAE Encode, sample_custom). Rewind
+    widens them before any maths, and what storing the noise rounded off travels in the LATENT's Rewind
+    state at full precision, so the roundtrip is the float32 one up to the float16 rounding of its output
+    (BDIA: the float16 input back, bit for bit on SD1.5)."""
+    import comfy.sample
+
+    sampling, _ = nodes
+    model, cond, latent = reference(nodes, model_type)
+    latent = {"samples": latent["samples"].half()}  # as VAE Encode leaves it under the flag
+    sigmas = sampling.RewindAYSScheduler.execute(MODEL_TYPES[model_type].ays_option, 16, 1.0).result[0]
+
+    def roundtrip():
+        noise = sampling.RewindUnsampler.execute(model, cond, cond, latent, 1.0, sigmas, solver).result[0]
+        return noise, sampling.RewindResampler.execute(model, cond, cond, noise, 1.0, "match unsampler").result[0]
+
+    _, full = roundtrip()
+    monkeypatch.setattr(comfy.sample, "sample_custom", newer_core.fp16_intermediates(comfy.sample.sample_custom))
+    noise, out = roundtrip()
+    assert noise["samples"].dtype == out["samples"].dtype == torch.float16, "the double casts as upstream does"
+    assert torch.allclose(out["samples"].float(), full["samples"].half().float(), rtol=2**-10, atol=2**-24)
+    if solver == "bdia":
+        assert latent_psnr(latent["samples"], out["samples"]) >= 120.0
 
 
 def test_bdia_resampled_with_an_explicit_schedule_falls_back_without_its_partner(nodes):
@@ -247,6 +275,26 @@ def test_core_context_windows_keep_working_inside_rewind(nodes, solver):
     noise = sampling.RewindUnsampler.execute(windowed, cond, cond, latent, 1.0, sigmas, solver).result[0]
     out = sampling.RewindResampler.execute(windowed, cond, cond, noise, 1.0, "match unsampler").result[0]
     assert torch.isfinite(noise["samples"]).all() and torch.isfinite(out["samples"]).all()
+
+
+def test_core_context_windows_with_freenoise_keep_the_roundtrip_exact(nodes, caplog):
+    """Current core's FreeNoise wrapper shuffles the noise handed to the sampler on every run. A Rewind pass
+    hands it zeros (Rewind starts from the latent and adds no noise), so the shuffle changes nothing and
+    core's windows, identical in both passes, give the input back."""
+    from comfy_extras.nodes_context_windows import WanContextWindowsManualNode
+
+    sampling, _ = nodes
+    model, cond, _ = reference(nodes, "Wan2.1")
+    latent = {"samples": torch.randn(1, 16, 6, 8, 8, generator=torch.Generator().manual_seed(5))}
+    windowed = newer_core.with_freenoise(run_core(WanContextWindowsManualNode, model, 9, 5, "standard_static", 1, False,
+                                                  "pyramid")[0])
+    newer_core.ran.clear()
+    sigmas = sampling.RewindAYSScheduler.execute("Wan2.1", 8, 1.0).result[0]
+    noise = sampling.RewindUnsampler.execute(windowed, cond, cond, latent, 1.0, sigmas, "bdia").result[0]
+    out = sampling.RewindResampler.execute(windowed, cond, cond, noise, 1.0, "match unsampler").result[0]
+    assert newer_core.ran["freenoise"] == 2, "core's FreeNoise wrapper ran in both passes"
+    assert latent_psnr(latent["samples"], out["samples"]) >= 140.0
+    assert "add_noise is on" not in caplog.text
 
 
 def test_resampling_an_exact_latent_with_another_solver_warns(nodes, caplog):

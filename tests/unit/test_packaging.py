@@ -112,6 +112,18 @@ def test_comfy_api_is_loaded_in_one_place():
     assert "importlib.import_module(f\"comfy_api.{version}\")" in (REPO_ROOT / GLUE_DIR / "api.py").read_text()
 
 
+def test_the_api_check_covers_every_io_member_the_pack_uses():
+    """comfy_glue/api.py refuses a comfy_api lacking one of API_PIECES: the list is exactly what the pack uses."""
+    api_source = (REPO_ROOT / GLUE_DIR / "api.py").read_text()
+    assignment = next(node for node in ast.walk(ast.parse(api_source))
+                      if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "API_PIECES")
+    checked = set(ast.literal_eval(assignment.value))
+    users = [text for text in (path.read_text() for path in pack_modules())
+             if re.search(r"from \.+comfy_glue\.api import .*\bio\b", text)]
+    used = {match for text in users for match in re.findall(r"\bio\.([A-Z]\w*(?:\.\w+)?)", text)}
+    assert used == checked, f"API_PIECES in comfy_glue/api.py: add {sorted(used - checked)}, drop {sorted(checked - used)}"
+
+
 def pyproject() -> dict:
     return tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
 

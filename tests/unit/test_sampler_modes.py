@@ -13,7 +13,7 @@ SHAPE = (4, 4, 8, 8)
 
 def state(solver="bdia", exact=True, family="eps", shape=SHAPE, coupled=True) -> UnsampledState:
     previous = torch.zeros(SHAPE) if coupled else None
-    return UnsampledState(PATH, solver, exact, family, shape, {}, previous, torch.zeros(SHAPE) if coupled else None)
+    return UnsampledState(PATH, solver, exact, family, shape, {}, previous, torch.zeros(SHAPE))
 
 
 @pytest.mark.parametrize("mode, solver, iterations", [
@@ -50,6 +50,17 @@ def test_the_retrace_decision(solver, sigmas, retraced):
 
 def test_an_uncoupled_path_is_never_retraced_from_two_states():
     assert not modes.plan_resample(state("euler", coupled=False), SHAPE, modes.MATCH, "eps", None).retrace
+
+
+@pytest.mark.parametrize("coupled, solver, sigmas", [
+    (True, modes.MATCH, None), (False, modes.MATCH, None), (True, "euler", None), (True, modes.MATCH, list(PATH[::-1])),
+])
+def test_the_noise_rounding_is_added_back_whenever_the_state_is_used(coupled, solver, sigmas):
+    """A float16 LATENT (--fp16-intermediates) rounds the noise off by ~1e-3, for every solver."""
+    unsampled = state("bdia" if coupled else "euler", coupled=coupled)
+    assert modes.plan_resample(unsampled, SHAPE, solver, "eps", sigmas).noise_rounding is unsampled.noise_rounding
+    resized = modes.plan_resample(unsampled, (2, *SHAPE[1:]), solver, "eps", [14.6, 1.0, 0.0])
+    assert resized.state is None and resized.noise_rounding is None
 
 
 def test_a_plain_latent_needs_sigmas_and_resamples_with_euler_by_default():
