@@ -193,7 +193,7 @@ def test_rewind_handler_carries_what_core_wrappers_read(comfy):
     """A core wrapper left on the model (say, added after Rewind's clone) finds FreeNoise off and one window."""
     from rewind.comfy_glue.context_handler import RewindContextHandler
 
-    handler = RewindContextHandler(ContextOptions(length=17, overlap=4), frame_axis=2)
+    handler = RewindContextHandler(ContextOptions(length=17, overlap=4), frame_axis=2, temporal_compression=4)
     assert handler.freenoise is False
     assert (handler.dim, handler.context_length, handler.context_overlap) == (2, 5, 1)
     prepared = []

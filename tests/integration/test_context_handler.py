@@ -99,7 +99,7 @@ def test_a_model_that_slices_its_own_conds_slices_them_in_rewind_windows(comfy):
     from rewind.comfy_glue.context_handler import RewindContextHandler
     from rewind.testbed import newer_core
 
-    handler = RewindContextHandler(ContextOptions(length=17, overlap=4), frame_axis=2)  # 5 latent frames, overlap 1
+    handler = RewindContextHandler(ContextOptions(length=17, overlap=4), frame_axis=2, temporal_compression=4)  # 5 latent frames, overlap 1
     x = torch.zeros(1, 16, 11, 4, 4)
     vace = torch.arange(11.0).reshape(1, 1, 1, 11, 1, 1).expand(1, 2, 3, 11, 4, 4)
     concat = torch.arange(11.0).reshape(1, 1, 11, 1, 1).expand(1, 16, 11, 4, 4)
@@ -113,7 +113,7 @@ def test_a_model_that_slices_its_own_conds_slices_them_in_rewind_windows(comfy):
 
     handler.execute(record, model, [[cond]], x, torch.ones(1), {"transformer_options": {}})
 
-    assert [w.index_list for w, _ in windows] == [list(w) for w in plan_context(11, handler.options, 2).windows]
+    assert [w.index_list for w, _ in windows] == [list(w) for w in plan_context(11, handler.options, 4).windows]
     for window, sliced in windows:
         assert sliced["vace_context"].cond[0, 0, 0, :, 0, 0].tolist() == window.index_list
         assert sliced["c_concat"].cond[0, 0, :, 0, 0].tolist() == window.index_list

@@ -50,7 +50,7 @@ def test_a_clip_the_model_counts_room_for_is_not_refused(comfy, torch_free):
     """Windowed sampling checks the clip's state against the model's device before ComfyUI loads the model."""
     from rewind.comfy_glue.context_handler import MIN_STATE_COPIES, RewindContextHandler, _prepare_sampling_for_one_window
 
-    handler = RewindContextHandler(ContextOptions(length=8, overlap=2), frame_axis=0)
+    handler = RewindContextHandler(ContextOptions(length=8, overlap=2), frame_axis=0, temporal_compression=1)
     prepared = []
 
     def prepare(model, noise_shape, conds, **kwargs):
