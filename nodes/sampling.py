@@ -7,7 +7,7 @@ import torch
 
 from ..samplers.loop import DEFAULT_EXACT_ITERATIONS
 from ..samplers.solvers import COUPLED_SOLVERS, SOLVERS
-from ..samplers.state import LATENT_KEY, UnsampledState
+from ..samplers.state import LATENT_KEY, UnsampledState, guidance_fingerprint
 from ..schedules import ays, paths
 from . import context
 from .comfy_api import io
@@ -108,7 +108,8 @@ class RewindUnsampler(io.ComfyNode):
         state = UnsampledState(tuple(path), sampler.solver, sampler.exact_iterations > 0, model_family(model),
                                tuple(samples.shape), result.trajectory,
                                offload(result.previous) if coupled else None,
-                               noise_rounding(model, result.x, samples) if coupled else None)
+                               noise_rounding(model, result.x, samples) if coupled else None,
+                               guidance_fingerprint(positive, negative, cfg))
         return io.NodeOutput({**latent, "samples": samples, LATENT_KEY: state})
 
 
@@ -166,12 +167,15 @@ class RewindResampler(io.ComfyNode):
             log.warning("RewindResampler: the latent was unsampled to retrace %s steps exactly; %s will not land "
                         "back on the input. Pick 'match unsampler' for an exact roundtrip.", state.solver, chosen)
         hook_factory = coherence.make_hook if coherence is not None else None
-        # A coupled path is retraced from its last two states, when the schedule is the unsampler's own.
+        # A coupled path is retraced from its last two states, when the schedule is the unsampler's own: exactly
+        # when the guidance is the unsampler's too, with damped corrections for an edit (UnsampledState.coupling_for).
         retrace = state is not None and sigmas is None and chosen == state.solver and state.previous is not None
+        coupling = state.coupling_for(guidance_fingerprint(positive, negative, cfg)) if retrace else 1.0
         sampler = RewindSampler("resample", chosen, hook_factory=hook_factory,
                                 trajectory=state.trajectory if state is not None else None,
                                 previous=state.previous if retrace else None,
-                                noise_rounding=state.noise_rounding if retrace else None)
+                                noise_rounding=state.noise_rounding if retrace else None,
+                                coupling=coupling)
         clean = {k: v for k, v in latent.items() if k != LATENT_KEY}
         samples = run(_windowed(model, context_options), positive, negative, clean, cfg, sampler, path)
         return io.NodeOutput({**clean, "samples": samples})
