@@ -42,18 +42,12 @@ ROUNDTRIP_CFGS = (1.0, 3.0, 7.0)
 CALIBRATION_COUNT = 32  # real held-out latents per condition for the classifier's accuracy
 
 
-def default_unsampler() -> str:
-    from rewind.nodes.sampling import RewindUnsampler
-
-    return next(i for i in RewindUnsampler.define_schema().inputs if i.id == "solver").default
-
-
 def methods(fixture) -> tuple[list, list]:
     """(the default and the other deterministic methods it is judged against, rows shown for reference)."""
     from rewind.nodes.sampling import COUPLED_SOLVERS, UNSAMPLE_SOLVERS
     from rewind.testbed import edit_cases
 
-    default = default_unsampler()
+    default = edit_cases.default_unsampler()
     judged = [edit_cases.rewind_method(default, name=f"{default} (default)")]
     judged += [edit_cases.rewind_method(solver) for solver in UNSAMPLE_SOLVERS if solver != default]
     judged.append(edit_cases.native_method())
@@ -66,7 +60,7 @@ def methods(fixture) -> tuple[list, list]:
 
 
 def machine() -> str:
-    return f"CPU ({platform.machine()}, {os.cpu_count()} cores, shared), {torch.get_num_threads()} torch threads"
+    return f"CPU ({platform.machine()}, {os.cpu_count()} cores, shared), {torch.get_num_threads()} torch thread(s)"
 
 
 def comfyui_version(path: Path) -> str:
@@ -85,10 +79,11 @@ def edit_table(fixture, clips: int, steps: int, cfg_pairs: list[tuple[float, flo
     from rewind.testbed import edit_cases
 
     judged, shown = methods(fixture)
-    source = fixture.moving_clips(fixture.conditions[0], 1)
+    source = fixture.moving_clips(fixture.conditions[0], clips)
+    motions = ", ".join(str(motion) for motion in sorted(set(source.motions)))
     print(f"\n### {fixture.name}\n")
     print(f"{clips} held-out moving clips of {source.frames} frames per condition ({', '.join(fixture.conditions)}), "
-          f"motion {source.motion} latent px per frame; {steps} AYS {fixture.ays_type} steps; empty prompt negative. "
+          f"moving {motions} (dy, dx) latent px per frame; {steps} AYS {fixture.ays_type} steps; empty prompt negative. "
           f"Prompt-adherence classifier accuracy on real held-out data: "
           f"{edit_cases.classifier_accuracy(fixture, CALIBRATION_COUNT):.3f} ({CALIBRATION_COUNT} per condition).\n")
     print("| edit | CFG | method | adherence | in-dist | structure | warp | flicker | calls/step | s/edit |")
@@ -124,6 +119,7 @@ def main():
     args = parser.parse_args()
     comfyui = import_comfyui(cpu=True)
     logging.getLogger("rewind").setLevel(logging.ERROR)  # the 'default -> euler' row is meant; its warning is not news
+    torch.set_num_threads(1)  # the fixtures are tiny: more threads only spin against each other on a shared CPU
     from rewind.testbed import edit_fixtures
 
     cfg_pairs = [tuple(float(v) for v in pair.split(":")) for pair in args.cfg_pairs]

@@ -32,7 +32,7 @@ WARP_SLACK = 1.15  # warp error at most 15 % above the best
 class MovingClips:
     latent: torch.Tensor  # the model's layout, internal latent space
     frames: int  # per clip
-    motion: tuple[int, int]  # (dy, dx) in latent pixels per frame
+    motions: tuple[tuple[int, int], ...]  # per clip: (dy, dx) in latent pixels per frame
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,13 @@ class EditScores:
     flicker: float  # frame-difference energy over the source's
     calls_per_step: float  # model calls per step, both passes together
     seconds: float
+
+
+def default_unsampler() -> str:
+    """The solver RewindUnsampler offers by default: what every figure about 'the default' measures."""
+    from ..nodes.sampling import RewindUnsampler
+
+    return next(i for i in RewindUnsampler.define_schema().inputs if i.id == "solver").default
 
 
 def rewind_method(unsample_solver: str, resample_solver: str = "match unsampler", edit_coupling: float | None = None,
@@ -202,7 +209,7 @@ def run_edit(fixture: EditFixture, method: Method, case: EditCase, clips: int, s
         adherence=edit_metrics.prompt_adherence(fixture.denoise, result, case.target, fixture.conditions),
         in_distribution=edit_metrics.in_distribution_error(fixture.denoise, result, case.target, real),
         structure=edit_metrics.pooled_correlation(result_clips, source_clips),
-        warp=edit_metrics.warp_error(result_clips, source.motion),
+        warp=edit_metrics.warp_error(result_clips, source.motions),
         flicker=edit_metrics.flicker(result_clips, source_clips),
         calls_per_step=counter.calls / steps,
         seconds=seconds,

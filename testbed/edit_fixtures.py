@@ -34,7 +34,8 @@ def learned_sd15(frames: int = FRAMES) -> EditFixture:
     model, conditioning = load_learned_model()
 
     def moving_clips(condition, clips):
-        return MovingClips(moving(held_out_latents(condition, clips), frames, MOTION).flatten(0, 1), frames, MOTION)
+        return MovingClips(moving(held_out_latents(condition, clips), frames, MOTION).flatten(0, 1), frames,
+                           (MOTION,) * clips)
 
     def real_latents(condition, count):
         generator = torch.Generator().manual_seed(CALIBRATION_SEED + CONDITIONS.index(condition))

@@ -80,13 +80,15 @@ def _interior(x: torch.Tensor, motion: tuple[int, int], margin: int = INTERIOR_M
     return x[..., my: x.shape[-2] - my, mx: x.shape[-1] - mx]
 
 
-def warp_error(clips: torch.Tensor, motion: tuple[int, int]) -> float:
-    """Temporal consistency along the clip's known motion: the mean squared difference between each
-    frame moved back by the motion and its predecessor, in the interior, over the clip's variance.
-    0 for content that moves exactly with the source; flicker and re-invented texture raise it."""
+def warp_error(clips: torch.Tensor, motions: Sequence[tuple[int, int]]) -> float:
+    """Temporal consistency along each clip's known motion (dy, dx per frame): the mean squared
+    difference between each frame moved back by the motion and its predecessor, in the interior,
+    over the clips' variance. 0 for content that moves exactly with the source; flicker and
+    re-invented texture raise it."""
     clips = clips.double()
-    difference = _interior(_moved_back(clips, motion) - clips[:, :-1], motion)
-    return float((difference**2).mean() / clips.var())
+    squared = [(_interior(_moved_back(clip[None], motion) - clip[None, :-1], motion) ** 2).mean()
+               for clip, motion in zip(clips, motions, strict=True)]
+    return float(torch.stack(squared).mean() / clips.var())
 
 
 def flicker(result: torch.Tensor, source: torch.Tensor) -> float:
