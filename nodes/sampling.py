@@ -69,7 +69,8 @@ class RewindUnsampler(io.ComfyNode):
             category="Rewind/sampling",
             description="Runs a deterministic sampler backwards, from the clean latent up to noise, so the noise keeps "
                         "the video's motion and composition. 'bdia' (default) takes steps the resampler inverts "
-                        "exactly, at one model call per step and any CFG: same prompt in, the same video out.",
+                        "exactly, at one model call per step and any CFG: same prompt in, the same video out; a new "
+                        "prompt or CFG gets the best edits measured (README, Edit quality).",
             inputs=[
                 *_model_inputs(1.0, "Guidance while unsampling. Higher keeps the restyled result closer to the input; "
                                     "1.0 skips the negative pass and is the fastest."),
@@ -78,7 +79,9 @@ class RewindUnsampler(io.ComfyNode):
                 io.Combo.Input("solver", options=UNSAMPLE_SOLVERS, default=BDIA,
                                tooltip="'bdia' (default): bi-directional integration; the resampler ('match "
                                        "unsampler') inverts every step algebraically, so the roundtrip is exact on "
-                                       "any model and CFG at one model call per step. 'exact' / 'exact_heun' invert "
+                                       "any model and CFG at one model call per step, and with a new prompt or CFG it "
+                                       "damps the coupling, which edits as well as the best other mode (README, Edit "
+                                       "quality). Use it for restyles and roundtrips alike. 'exact' / 'exact_heun' invert "
                                        "euler / heun steps by fixed-point iteration (several calls per step, less "
                                        "exact on trained models and at high CFG). The others run their explicit step "
                                        "backwards (one call per step, as FlipSigmas + SamplerCustom)."),
@@ -129,7 +132,9 @@ class RewindResampler(io.ComfyNode):
                                     "unsampler's gives the input back."),
                 io.Combo.Input("solver", options=RESAMPLE_SOLVERS, default=MATCH,
                                tooltip="'match unsampler' retraces the unsampler's steps (needed for an exact "
-                                       "roundtrip); others trade exactness for a different solver."),
+                                       "roundtrip; for 'bdia', exact when prompt, negative and CFG are the "
+                                       "unsampler's, damped for an edit); others trade exactness for a different "
+                                       "solver."),
                 io.Sigmas.Input("sigmas", optional=True,
                                 tooltip="Only for latents that did not come from RewindUnsampler; otherwise the "
                                         "unsampler's schedule is used."),
