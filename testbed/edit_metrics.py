@@ -12,7 +12,9 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-# (noisy latent in the model's layout, sigma, condition name) -> the model's clean estimate
+# (noisy latent in the model's layout, sigma, condition name) -> the model's clean estimate, in eps
+# form: noisy = clean + sigma * noise at every family, so the probe means the same signal-to-noise
+# ratio on every fixture (a flow fixture feeds its model noisy / (1 + sigma) at sigma / (1 + sigma)).
 ConditionalDenoise = Callable[[torch.Tensor, float, str], torch.Tensor]
 
 # Noise levels the probe noises a latent to: low enough that the clean estimate depends on the
