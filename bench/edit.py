@@ -123,8 +123,9 @@ def main():
     from rewind.testbed import edit_fixtures
 
     cfg_pairs = [tuple(float(v) for v in pair.split(":")) for pair in args.cfg_pairs]
+    command = " ".join(["python bench/edit.py", *sys.argv[1:]])
     print(f"Edit quality, {datetime.date.today()}, {machine()}, ComfyUI {comfyui_version(comfyui)}, "
-          f"torch {torch.__version__}; `python bench/edit.py {' '.join(sys.argv[1:])}`".rstrip())
+          f"torch {torch.__version__}; `{command}`")
     for fixture in edit_fixtures.learned_fixtures():
         edit_table(fixture, args.clips, args.steps, cfg_pairs)
 
