@@ -33,11 +33,12 @@ class RewindSampler(comfy.samplers.Sampler):
 
     def __init__(self, direction: str, solver: str, exact_iterations: int = 0, hook_factory=None,
                  record_trajectory: bool = False, trajectory=None, previous: torch.Tensor | None = None,
-                 noise_rounding: torch.Tensor | None = None):
+                 noise_rounding: torch.Tensor | None = None, coupling: float = 1.0):
         self.direction, self.solver, self.exact_iterations = direction, solver, exact_iterations
         self.hook_factory = hook_factory
-        # Resampling a coupled (BDIA) path: the unsampler's state below the noise, and the rounding to add back.
-        self.previous, self.noise_rounding = previous, noise_rounding
+        # Resampling a coupled (BDIA) path: the unsampler's state below the noise, the rounding to add back,
+        # and the weight on the unsampler's corrections (loop.resample).
+        self.previous, self.noise_rounding, self.coupling = previous, noise_rounding, coupling
         self.record = offload if record_trajectory else None
         self.trajectory = trajectory or {}
         self.result: loop.PathResult | None = None
@@ -78,7 +79,8 @@ class RewindSampler(comfy.samplers.Sampler):
             previous = self.previous.to(x.device) if self.previous is not None else None
             if self.noise_rounding is not None:
                 x = x.to(self.noise_rounding.dtype) + self.noise_rounding.to(x.device)
-            self.result = loop.resample(denoise, x, path, self.solver, family, hooks, info, callback, previous)
+            self.result = loop.resample(denoise, x, path, self.solver, family, hooks, info, callback, previous,
+                                        self.coupling)
         check_finite(self.result.x, f"{where}: the result",
                      "the model returned non-finite values; lower cfg, or load the model in fp32 or bf16 instead of fp16.")
         return self.result.x

@@ -12,7 +12,7 @@ from ..samplers.loop import DEFAULT_EXACT_ITERATIONS
 from ..samplers.modes import (BDIA, EXACT, MATCH, RESAMPLE_SOLVERS, SAMPLER_UNSAMPLE_SOLVERS, UNSAMPLE_SOLVERS,
                               plan_resample, unsample_mode)
 from ..samplers.solvers import SOLVERS
-from ..samplers.state import LATENT_KEY, UnsampledState
+from ..samplers.state import LATENT_KEY, UnsampledState, guidance_fingerprint
 from ..schedules import ays, paths
 from .checked import checked, warn
 from .types import CoherenceType, ContextOptionsType
@@ -61,16 +61,20 @@ class RewindUnsampler(io.ComfyNode):
             category="Rewind/sampling",
             description="Runs a deterministic sampler backwards, from the clean latent up to noise, so the noise keeps "
                         "the video's motion and composition. 'bdia' (default) takes steps the resampler inverts "
-                        "exactly, at one model call per step and any CFG: same prompt in, the same video out.",
+                        "exactly, at one model call per step and any CFG: same prompt in, the same video out; a new "
+                        "prompt or CFG gets the best edits measured (README, Edit quality).",
             inputs=[
-                *_model_inputs(1.0, "Guidance while unsampling. Higher keeps the restyled result closer to the input; "
-                                    "1.0 skips the negative pass and is the fastest."),
+                *_model_inputs(1.0, "Guidance while unsampling. Keep 1.0 (no negative pass, the fastest): the prompt's pull is "
+                                    "the resampler's cfg minus this one, so equal cfgs give the input back and a higher "
+                                    "unsampler cfg pulls away from the prompt (README, How to get good results)."),
                 io.Sigmas.Input("sigmas", tooltip="The schedule (RewindAYSScheduler or any scheduler), either direction: "
                                                   "the unsampler always travels clean -> noise."),
                 io.Combo.Input("solver", options=UNSAMPLE_SOLVERS, default=BDIA,
                                tooltip="'bdia' (default): bi-directional integration; the resampler ('match "
                                        "unsampler') inverts every step algebraically, so the roundtrip is exact on "
-                                       "any model and CFG at one model call per step. 'exact' / 'exact_heun' invert "
+                                       "any model and CFG at one model call per step, and with a new prompt or CFG it "
+                                       "damps the coupling, which edits as well as the best other mode (README, Edit "
+                                       "quality). Use it for restyles and roundtrips alike. 'exact' / 'exact_heun' invert "
                                        "euler / heun steps by fixed-point iteration (several calls per step, less "
                                        "exact on trained models and at high CFG). The others run their explicit step "
                                        "backwards (one call per step, as FlipSigmas + SamplerCustom)."),
@@ -100,7 +104,7 @@ class RewindUnsampler(io.ComfyNode):
         state = UnsampledState(tuple(path), sampler.solver, sampler.exact_iterations > 0, model_family(model),
                                tuple(samples.shape), result.trajectory,
                                offload(result.previous) if result.previous is not None else None,
-                               noise_rounding(model, result.x, samples))
+                               noise_rounding(model, result.x, samples), guidance_fingerprint(positive, negative, cfg))
         return io.NodeOutput({**latent, "samples": samples, LATENT_KEY: state})
 
 
@@ -120,7 +124,9 @@ class RewindResampler(io.ComfyNode):
                                     "unsampler's gives the input back."),
                 io.Combo.Input("solver", options=RESAMPLE_SOLVERS, default=MATCH,
                                tooltip="'match unsampler' retraces the unsampler's steps (needed for an exact "
-                                       "roundtrip); others trade exactness for a different solver."),
+                                       "roundtrip; for 'bdia', exact when prompt, negative and CFG are the "
+                                       "unsampler's, damped for an edit); others trade exactness for a different "
+                                       "solver."),
                 io.Sigmas.Input("sigmas", optional=True,
                                 tooltip="Only for latents that did not come from RewindUnsampler; otherwise the "
                                         "unsampler's schedule is used."),
@@ -137,11 +143,13 @@ class RewindResampler(io.ComfyNode):
                 coherence=None) -> io.NodeOutput:
         check_latent(model, latent["samples"])
         plan = plan_resample(latent.get(LATENT_KEY), tuple(latent["samples"].shape), solver, model_family(model),
-                             as_path(sigmas, "resample") if sigmas is not None else None)
+                             as_path(sigmas, "resample") if sigmas is not None else None,
+                             guidance_fingerprint(positive, negative, cfg))
         for note in [*plan.notes, *check_schedule(model, list(plan.path))]:
             warn(cls, note)
         sampler = RewindSampler("resample", plan.solver, hook_factory=coherence.make_hook if coherence is not None else None,
-                                trajectory=plan.trajectory, previous=plan.previous, noise_rounding=plan.noise_rounding)
+                                trajectory=plan.trajectory, previous=plan.previous, noise_rounding=plan.noise_rounding,
+                                coupling=plan.coupling)
         clean = {k: v for k, v in latent.items() if k != LATENT_KEY}
         samples = run(_windowed(cls, model, context_options), positive, negative, clean, cfg, sampler, list(plan.path))
         return io.NodeOutput({**clean, "samples": samples})

@@ -6,6 +6,7 @@ the ComfyUI layer passes one that runs through the guider (CFG, ControlNet, hook
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -71,12 +72,15 @@ def resample(
     info: LoopInfo | None = None,
     callback: Callback | None = None,
     previous: torch.Tensor | None = None,
+    coupling: float = 1.0,
 ) -> PathResult:
     """Samples down `path` (descending floats ending at the clean level) from `x`, adding no noise.
 
     previous: for a coupled solver (BDIA), the unsampler's state at path[1]; the first step is then
-    already taken and every later one retraces the unsampler's exactly. Coupled solvers return x in
-    coupling_dtype(x).
+    already taken and every later one retraces the unsampler's (exactly at coupling 1, with the
+    unsampler's guidance). Coupled solvers return x in coupling_dtype(x).
+    coupling: a coupled solver's weight on the unsampler's corrections (solvers.bdia); below 1 for
+    edits, where the whole correction would apply the change in guidance twice.
     """
     step_fn = get_solver(solver)
     counted = _Counted(denoise)
@@ -87,6 +91,7 @@ def resample(
     start = 0
     model_dtype = x.dtype
     if solver in COUPLED_SOLVERS:
+        step_fn = functools.partial(step_fn, coupling=coupling)
         model, x = _in_model_dtype(counted, model_dtype), x.to(coupling_dtype(x))
         if previous is not None and total > 0:
             memory, x = (path[0], x), previous.to(x)

@@ -44,6 +44,7 @@ class ResamplePlan:
     solver: str
     state: UnsampledState | None  # what the unsampler left, when it still fits the latent
     retrace: bool  # start from the unsampler's last two coupled states, not from the noise alone
+    coupling: float = 1.0  # weight of the unsampler's coupled corrections when retracing (UnsampledState.coupling_for)
     notes: tuple[str, ...] = ()  # worth a warning: the run is not the exact roundtrip the user may expect
 
     @property
@@ -61,9 +62,11 @@ class ResamplePlan:
 
 
 def plan_resample(state: UnsampledState | None, shape: tuple[int, ...], solver: str, family: str,
-                  sigmas_path: list[float] | None) -> ResamplePlan:
+                  sigmas_path: list[float] | None, guidance: str = "") -> ResamplePlan:
     """The resampler's run for a latent carrying `state` (None: a plain latent), given the solver option,
-    the model's family and the connected schedule (None: unconnected), noise -> clean."""
+    the model's family, the connected schedule (None: unconnected), noise -> clean, and the resampler's
+    guidance_fingerprint: a coupled path is retraced exactly under the unsampler's own guidance and with
+    damped corrections for an edit."""
     state, dropped = usable_state(state, shape, sigmas_path is not None)
     notes = [dropped] if dropped else []
     if state is None and sigmas_path is None:
@@ -80,7 +83,9 @@ def plan_resample(state: UnsampledState | None, shape: tuple[int, ...], solver: 
     if state is not None and state.exact and chosen != state.solver:
         notes.append(f"the latent was unsampled to retrace {state.solver} steps exactly; {chosen} will not land back "
                      "on the input. Pick 'match unsampler' for an exact roundtrip.")
-    return ResamplePlan(path, chosen, state, retraces(state, chosen, sigmas_path is not None), tuple(notes))
+    retrace = retraces(state, chosen, sigmas_path is not None)
+    coupling = state.coupling_for(guidance) if retrace else 1.0
+    return ResamplePlan(path, chosen, state, retrace, coupling, tuple(notes))
 
 
 def retraces(state: UnsampledState | None, solver: str, sigmas_connected: bool) -> bool:

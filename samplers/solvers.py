@@ -65,27 +65,31 @@ def dpmpp_2m(denoise: Denoise, x, s, t, family, memory=None):
     return first_order(x, effective, s, t, family), denoised, (s, denoised)
 
 
-def bdia(denoise: Denoise, x, s, t, family, memory=None):
-    """BDIA-DDIM (Zhang et al. 2023) with gamma = 1 in variance-preserving coordinates: the state at t
-    from the states at s and at the level p before it, with one model call at s:
+def bdia(denoise: Denoise, x, s, t, family, memory=None, coupling: float = 1.0):
+    """BDIA-DDIM (Zhang et al. 2023) in variance-preserving coordinates: the state at t from the
+    states at s and at the level p before it, with one model call at s:
 
-        x_t / nu(t) - DDIM(x_s: s -> t) / nu(t) = x_p / nu(p) - DDIM(x_s: s -> p) / nu(p),
+        x_t / nu(t) - DDIM(x_s: s -> t) / nu(t) = coupling * (x_p / nu(p) - DDIM(x_s: s -> p) / nu(p)),
 
-    nu(sigma) = sqrt(alpha^2 + sigma^2) being the scale of a state at sigma. The relation is symmetric
-    in t and p, so the same step maps (x_t, x_s) back to x_p with the same model call: a path unsampled
-    with it is retraced exactly by resampling with it, at any CFG and on any model, with no fixed point
-    to solve. Normalising by nu keeps the coupled pair's odd mode from growing in either direction
-    (in raw eps coordinates it grows by sigma_max / sigma_min when resampling with a new prompt).
+    nu(sigma) = sqrt(alpha^2 + sigma^2) being the scale of a state at sigma. At coupling 1 (the paper's
+    gamma = 1) the relation is symmetric in t and p, so the same step maps (x_t, x_s) back to x_p with
+    the same model call: a path unsampled with it is retraced exactly by resampling with it, at any CFG
+    and on any model, with no fixed point to solve. Normalising by nu keeps the coupled pair's odd mode
+    from growing in either direction (in raw eps coordinates it grows by sigma_max / sigma_min when
+    resampling with a new prompt).
+
+    The right-hand side is the unsampler's own correction to a plain DDIM step. Resampling with a
+    new prompt or CFG, coupling 1 carries it over whole and applies the change in guidance twice
+    (the odd mode); a coupling below 1 damps that (0 is plain DDIM from the unsampler's states).
     `memory` is (p, x_p); without it (the first step of a fresh path) the step is plain DDIM.
     """
     denoised = denoise(x, s)
+    step = first_order(x, denoised, s, t, family)
     if memory is None:
-        return first_order(x, denoised, s, t, family), denoised, (s, x)
+        return step, denoised, (s, x)
     p, x_p = memory
-    ratio = _state_scale(family, t) / _state_scale(family, p)
-    x_coefficient = (t - ratio * p) / s
-    denoised_coefficient = alpha(family, t) - ratio * alpha(family, p) - alpha(family, s) * x_coefficient
-    return ratio * x_p + x_coefficient * x + denoised_coefficient * denoised, denoised, (s, x)
+    correction = x_p - first_order(x, denoised, s, p, family)
+    return step + (coupling * _state_scale(family, t) / _state_scale(family, p)) * correction, denoised, (s, x)
 
 
 def _state_scale(family: str, sigma: float) -> float:

@@ -1,11 +1,15 @@
 """What the unsampler hands the resampler inside the LATENT dict, so a plain LATENT wire carries it."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import torch
 
 LATENT_KEY = "rewind_unsampled"
+# A coupled (BDIA) resample's weight on the unsampler's corrections when the guidance changed: measured
+# on the learned fixtures (bench/edit.py), 1 over-applies the edit and 0 holds the motion less well.
+EDIT_COUPLING = 0.5
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,45 @@ class UnsampledState:
     # float16 under ComfyUI's --fp16-intermediates), at the state's own precision: the resampler adds it
     # back and starts from the exact state. Tiny, so harmless on a latent edited in between.
     noise_rounding: torch.Tensor | None = field(default=None, repr=False)
+    guidance: str = ""  # guidance_fingerprint of the unsampling pass
 
     def resample_path(self) -> list[float]:
         return list(self.path[::-1])
+
+    def coupling_for(self, guidance: str) -> float:
+        """How much of the unsampler's corrections a coupled resample carries: all of them when it
+        steers the model exactly as the unsampler did, so the input comes back exactly; EDIT_COUPLING
+        when the prompt, negative or CFG changed, where all of them would apply the change twice."""
+        return 1.0 if guidance == self.guidance else EDIT_COUPLING
+
+
+def guidance_fingerprint(positive, negative, cfg: float) -> str:
+    """A digest of what steers the model in one pass: the conditioning's tensors (by value) and
+    options, and CFG; the negative only when CFG uses it (at exactly 1 ComfyUI skips it). Objects
+    inside the conditioning (a ControlNet, hooks) count by identity: the same object, the same guidance."""
+    digest = hashlib.sha256(repr(float(cfg)).encode())
+    _feed(digest, positive)
+    if cfg != 1.0:
+        _feed(digest, negative)
+    return digest.hexdigest()
+
+
+def _feed(digest, value) -> None:
+    if isinstance(value, torch.Tensor):
+        digest.update(f"tensor{tuple(value.shape)}{value.dtype}".encode())
+        digest.update(value.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    elif isinstance(value, dict):
+        digest.update(b"{")
+        for key in sorted(value, key=str):
+            _feed(digest, key)
+            _feed(digest, value[key])
+        digest.update(b"}")
+    elif isinstance(value, (list, tuple)):
+        digest.update(b"[")
+        for item in value:
+            _feed(digest, item)
+        digest.update(b"]")
+    elif value is None or isinstance(value, (str, int, float, bool)):
+        digest.update(repr(value).encode())
+    else:
+        digest.update(f"{type(value).__qualname__}@{id(value)}".encode())

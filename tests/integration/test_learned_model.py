@@ -10,6 +10,7 @@ import torch
 
 from rewind.reference import latent_psnr
 from rewind.testbed.comfy_env import ModelCallCounter
+from rewind.testbed.edit_cases import default_unsampler
 from rewind.testbed.learned_sd15 import (CONDITIONS, FIXTURE, UNET_CONFIG, held_out_latents, load_learned_model,
                                         train)
 
@@ -72,7 +73,7 @@ def test_default_unsampler_roundtrips_the_learned_model(learned, cfg, min_psnr):
         latent = {"samples": model.model.process_latent_out(clean)}
         counter.calls = 0
         noise = sampling.RewindUnsampler.execute(model, conditioning[condition], conditioning[""], latent, cfg,
-                                                 sigmas, "bdia").result[0]
+                                                 sigmas, default_unsampler()).result[0]
         out = sampling.RewindResampler.execute(model, conditioning[condition], conditioning[""], noise, cfg,
                                                "match unsampler").result[0]
         assert latent_psnr(latent["samples"], out["samples"]) >= min_psnr, condition
@@ -91,7 +92,7 @@ def test_noise_resampled_with_a_new_prompt_takes_it_without_blowing_up(learned):
     clean = held_out_latents("blobs", 4)
     latent = {"samples": model.model.process_latent_out(clean)}
     noise = sampling.RewindUnsampler.execute(model, conditioning["blobs"], conditioning[""], latent, 1.0, sigmas,
-                                             "bdia").result[0]
+                                             default_unsampler()).result[0]
     edited = sampling.RewindResampler.execute(model, conditioning["stripes"], conditioning[""], noise, 3.0,
                                               "match unsampler").result[0]
     result = model.model.process_latent_in(edited["samples"])

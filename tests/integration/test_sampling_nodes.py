@@ -1,6 +1,8 @@
 """Integration tests: Rewind's sampling nodes inside the real ComfyUI, against exact reference models,
 compared with the core path users wire today (FlipSigmas + SamplerCustom)."""
 
+import copy
+
 import pytest
 import torch
 
@@ -375,3 +377,14 @@ def test_the_ays_schedule_refuses_a_model_type_of_the_other_family(nodes):
         sampling.RewindAYSScheduler.execute("SD1", 8, 1.0, model=wan)
     sd, _, _ = reference(nodes, "SD1.5")
     assert float(sampling.RewindAYSScheduler.execute("SD1", 8, 1.0, model=sd).result[0][0]) == pytest.approx(14.6146, rel=1e-4)
+
+
+def test_bdia_retraces_exactly_whenever_the_resampler_guides_the_model_as_the_unsampler_did(nodes):
+    """The same prompt from another text-encode node (equal values, new objects) and, at CFG 1,
+    another negative (unused there): the resampler's guidance is the unsampler's, so the input comes back."""
+    sampling, diagnostics = nodes
+    model, cond, latent = reference(nodes, "SD1.5")
+    sigmas = sampling.RewindAYSScheduler.execute("SD1", 16, 1.0).result[0]
+    noise = sampling.RewindUnsampler.execute(model, cond, cond, latent, 1.0, sigmas, "bdia").result[0]
+    out = sampling.RewindResampler.execute(model, copy.deepcopy(cond), [], noise, 1.0, "match unsampler").result[0]
+    assert diagnostics.latent_psnr(latent["samples"], out["samples"]) >= 90.0

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from rewind import reference
-from rewind.samplers import inversion, loop, solvers
+from rewind.samplers import inversion, loop, solvers, state
 from rewind.samplers.families import alpha
 from rewind.samplers.hooks import LoopInfo
 from rewind.schedules import ays
@@ -55,15 +55,39 @@ def test_bdia_is_exact_where_fixed_point_inversion_fails():
     assert psnr(bdia.x, x0) >= 100.0
 
 
-def test_bdia_resamples_a_new_prompt_from_its_noise():
-    """The edit case: the resampler's model differs from the unsampler's; the result moves toward it."""
-    data, target = reference.MIXTURE, reference.GaussianMixture(means=(2.0,), stds=(0.3,), weights=(1.0,))
-    x0 = clip(data)
+NEW_PROMPT_DATA = reference.GaussianMixture(means=(2.0,), stds=(0.3,), weights=(1.0,))
+
+
+def new_prompt(x, sigma):
+    return NEW_PROMPT_DATA.denoise(x, sigma, "eps")
+
+
+def edit_from_bdia_noise(coupling):
+    """Mixture data unsampled with bdia, resampled by a different model (a new prompt) at `coupling`;
+    also returns an accurate ODE solution (heun) of the new model from the unsampler's partner state."""
+    data = reference.MIXTURE
     down = ays.ays_sigmas("SD1", 16)
-    up = loop.unsample(lambda x, s: data.denoise(x, s, "eps"), x0, down[::-1], "bdia", "eps", 4)
-    edited = loop.resample(lambda x, s: target.denoise(x, s, "eps"), up.x, down, "bdia", "eps", previous=up.previous)
-    assert torch.isfinite(edited.x).all()
-    assert abs(float(edited.x.mean()) - 2.0) < abs(float(x0.mean()) - 2.0) / 2
+    up = loop.unsample(lambda x, s: data.denoise(x, s, "eps"), clip(data), down[::-1], "bdia", "eps", 4)
+    edited = loop.resample(new_prompt, up.x, down, "bdia", "eps", previous=up.previous, coupling=coupling)
+    return edited.x, loop.resample(new_prompt, up.previous, down[1:], "heun", "eps").x, up
+
+
+def test_a_damped_coupling_follows_the_new_models_ode_where_full_coupling_applies_the_change_twice():
+    """Coupling 1 carries the unsampler's corrections over whole: under another model they hold the
+    change in guidance, which the coupled pair's odd mode then keeps adding (the mean overshoots the
+    new data's 2.0). Damped, the odd mode dies out and the path follows the new model's ODE."""
+    full, ode, _ = edit_from_bdia_noise(1.0)
+    damped, _, _ = edit_from_bdia_noise(state.EDIT_COUPLING)
+    assert torch.isfinite(full).all()
+    assert abs(float(damped.mean()) - 2.0) < abs(float(clip(reference.MIXTURE).mean()) - 2.0) / 10  # it took the prompt
+    assert float(full.mean()) > 2.05 > float(damped.mean())
+    assert float((damped - ode).pow(2).mean()) < 0.05 * float((full - ode).pow(2).mean())
+
+
+def test_bdia_at_coupling_zero_is_plain_ddim_from_the_unsamplers_partner_state():
+    edited, _, up = edit_from_bdia_noise(0.0)
+    plain = loop.resample(new_prompt, up.previous, ays.ays_sigmas("SD1", 16)[1:], "euler", "eps")
+    assert torch.allclose(edited, plain.x.to(edited), rtol=0, atol=1e-12)
 
 
 def test_bdia_without_the_unsamplers_partner_state_starts_with_a_plain_step():

@@ -1,11 +1,13 @@
 """Unit tests of samplers/modes.py: what each unsample mode runs, and how the resampler reconciles the
 unsampler's state with its own inputs (no model: the decisions are pure)."""
+import dataclasses
+
 import pytest
 import torch
 
 from rewind.samplers import modes
 from rewind.samplers.solvers import COUPLED_SOLVERS, SOLVERS
-from rewind.samplers.state import UnsampledState
+from rewind.samplers.state import EDIT_COUPLING, UnsampledState
 
 PATH = (0.0, 0.5, 2.0, 14.6)
 SHAPE = (4, 4, 8, 8)
@@ -90,3 +92,14 @@ def test_what_spoils_an_exact_roundtrip_is_noted():
     assert "'sigmas' starts at 10 but the latent was unsampled to 14.6" in plan.notes[0]
     assert "retrace euler steps exactly; heun will not land back" in plan.notes[1]
     assert modes.plan_resample(state("euler", coupled=False), SHAPE, modes.MATCH, "eps", list(PATH[::-1])).notes == ()
+
+
+@pytest.mark.parametrize("guidance, sigmas, coupling", [
+    ("unsampler's", None, 1.0),  # the same guidance: every correction, the exact roundtrip
+    ("another prompt", None, EDIT_COUPLING),  # an edit: damped corrections (README, Edit quality)
+    ("another prompt", [14.6, 2.0, 0.5, 0.0], 1.0),  # not retraced at all: no coupled corrections to weigh
+])
+def test_a_retraced_edit_carries_damped_corrections(guidance, sigmas, coupling):
+    unsampled = dataclasses.replace(state(), guidance="unsampler's")
+    plan = modes.plan_resample(unsampled, SHAPE, modes.MATCH, "eps", sigmas, guidance)
+    assert plan.coupling == coupling
