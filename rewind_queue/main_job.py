@@ -90,7 +90,7 @@ def duration(seconds: float) -> str:
 
 
 def reference_workflow(video_name: str, prompt: str = DEFAULT_PROMPT, size: JobSize | None = None) -> dict:
-    """Load → encode → unsample under the source prompt (exact, AYS 16 steps) → resample under
+    """Load → encode → unsample under the source prompt (bdia, the default: exact roundtrip, AYS 16 steps) → resample under
     `prompt` → decode → combine, plus three reports: the contact sheet, the temporal consistency of
     the result and of a per-frame restyle (img2img with fresh noise per frame, no unsampling), and
     the roundtrip (resampled under the source prompt, compared with the encoded latent). `size`
@@ -109,7 +109,7 @@ def reference_workflow(video_name: str, prompt: str = DEFAULT_PROMPT, size: JobS
         "10": node("CLIPTextEncode", "Source prompt", text=SOURCE_PROMPT, clip=["2", 3]),
         "11": node("CLIPTextEncode", "Positive prompt", text=prompt, clip=["2", 3]),
         "5": node("RewindUnsampler", "Unsample", model=["2", 0], positive=["10", 0], negative=["2", 2],
-                  latent=["3", 0], sigmas=["4", 0], cfg=1.0, solver="exact"),
+                  latent=["3", 0], sigmas=["4", 0], cfg=1.0, solver="bdia"),
         "6": node("RewindResampler", "Resample", model=["2", 0], positive=["11", 0], negative=["2", 2],
                   latent=["5", 0], cfg=1.0, solver="match unsampler"),
         "7": node("VAEDecode", "Decode", samples=["6", 0], vae=["2", 1]),
