@@ -2,7 +2,7 @@
 Models dialog shows "Invalid directory specified")."""
 import json
 
-from rewind.tests.unit.test_workflows_downloadable import PEER_FOLDERS, WORKFLOWS, models_of
+from rewind.testbed.workflow_files import PEER_FOLDERS, WORKFLOWS, models_of
 
 
 def test_every_model_directory_is_a_folder_the_server_knows(comfy):

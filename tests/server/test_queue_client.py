@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from rewind.testbed import REPO_ROOT
-from rewind.tests.unit.test_queue_workflow import ui_node
+from rewind.testbed.workflow_files import ui_node
 
 
 def run_client(server, *args, timeout=300):

@@ -9,6 +9,7 @@ import pytest
 from rewind.rewind_queue import workflow as wf
 from rewind.rewind_queue.cli import ProgressBar
 from rewind.rewind_queue.errors import format_prompt_rejection
+from rewind.testbed.workflow_files import ui_node
 
 
 # A slice of /object_info, enough for the conversion rules (the order lives in input_order).
@@ -36,15 +37,6 @@ OBJECT_INFO = {
         "input_order": {"required": ["image", "radius", "sigma"]},
     },
 }
-
-
-def ui_node(node_id, kind, widgets=(), inputs=(), mode=0, title=None, outputs=()):
-    node = {"id": node_id, "type": kind, "mode": mode, "widgets_values": list(widgets),
-            "inputs": [{"name": name, "type": type_, "link": link} for name, type_, link in inputs],
-            "outputs": [{"name": name, "type": type_} for name, type_ in outputs]}
-    if title:
-        node["title"] = title
-    return node
 
 
 def test_widgets_values_fill_widget_inputs_in_order_skipping_seed_control():

@@ -9,21 +9,13 @@ allowed suffixes are: ...", "Download not allowed from source ..." or "Invalid d
 import json
 
 import pytest
-from rewind.testbed import REPO_ROOT
 
-WORKFLOWS = sorted((REPO_ROOT / "example_workflows").glob("*.json"))
+from rewind.testbed import REPO_ROOT
+from rewind.testbed.workflow_files import WORKFLOWS, models_of
+
 ALLOWED_SOURCES = ("https://civitai.com/", "https://huggingface.co/")  # the frontend's 'http://localhost:' is for its tests
 ALLOWED_SUFFIXES = (".safetensors", ".sft")
 MODEL_FILE_SUFFIXES = (".safetensors", ".sft", ".ckpt", ".pt", ".pth", ".bin", ".gguf")
-# Model folders that peer packs the workflows need register with ComfyUI at startup.
-PEER_FOLDERS = {"animatediff_models": "ComfyUI-AnimateDiff-Evolved"}
-
-
-def models_of(workflow: dict) -> list[tuple[dict, dict]]:
-    """(node, models entry) for every model the frontend's dialog would list."""
-    return [(node, model) for node in workflow["nodes"] for model in (node.get("properties") or {}).get("models") or []]
-
-
 # ComfyUI serves a pack's templates from the first of these it finds (0.3.31+; newest core: all of them,
 # de-duplicated), `example_workflows` being the name it asks for and the others legacy aliases.
 TEMPLATE_FOLDER_NAMES = ("example_workflows", "example", "examples", "workflow", "workflows")
