@@ -1,0 +1,129 @@
+"""FlowEdit (Kulikov et al. 2024): an inversion-free edit for flow models, with noise correlated
+across steps.
+
+No noise is unsampled from the source. At each noise level sigma a noisy source is drawn on the
+straight path z_src = (1 - sigma) * x_src + sigma * eps, the edit is carried to the same level by
+the same offset (z_tar = z_src + edit - x_src), and the edit moves by the difference of the two
+velocities, target guidance at z_tar minus source guidance at z_src. Where the guidances agree the
+difference is zero and the source comes back exactly. Following the paper's parameters, of a
+schedule of T steps the first T - n_max are skipped (the edit keeps that much of the source), the
+next n_max - n_min edit this way, averaging the velocity difference over n_avg noise draws, and the
+last n_min sample the target alone from the edited point (SDEdit-like, freer and less faithful).
+
+The paper draws fresh noise at every step, so the edit is a stochastic ODE whose jitter differs
+from frame to frame of a video. Here the draws are an AR(1) chain across steps,
+eps_i = rho * eps_(i-1) + sqrt(1 - rho^2) * xi_i: rho = 0 is the paper, rho = 1 one draw for the
+whole edit (z_src then lies on one straight source path). `denoise(x, sigma)` callables return the
+model's clean estimate under each guidance at a Python-float sigma, as in samplers/loop.py.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import torch
+
+from .loop import Callback, PathResult
+from .solvers import Denoise, first_order
+
+Draw = Callable[[], torch.Tensor]  # a fresh standard normal tensor shaped like the source
+
+
+class CorrelatedNoise:
+    """One noise chain across steps: eps_i = rho * eps_(i-1) + sqrt(1 - rho^2) * xi_i, so every eps_i
+    is standard normal and draws k steps apart correlate by rho^k. At rho = 1 only the first is drawn."""
+
+    def __init__(self, draw: Draw, correlation: float):
+        self.draw, self.correlation = draw, correlation
+        self.fresh_weight = math.sqrt(max(0.0, 1.0 - correlation * correlation))
+        self.current: torch.Tensor | None = None
+
+    def next(self) -> torch.Tensor:
+        if self.current is None or self.correlation == 0.0:
+            self.current = self.draw()
+        elif self.correlation < 1.0:
+            self.current = self.correlation * self.current + self.fresh_weight * self.draw()
+        return self.current
+
+
+def seeded_normal(like: torch.Tensor, seed: int) -> Draw:
+    """Draws standard normal noise shaped like `like` from a host generator seeded once, as ComfyUI
+    draws its noise (the first draw is what KSampler adds for that seed), so the same seed gives the
+    same noise on any device. One tensor for the whole latent: context windows share its frames. The
+    copy to the device goes through pinned memory without a host sync."""
+    generator = torch.Generator().manual_seed(seed)
+    pinned = like.device.type == "cuda"
+
+    def draw() -> torch.Tensor:
+        noise = torch.empty(like.shape, dtype=torch.float32, pin_memory=pinned)
+        torch.randn(like.shape, generator=generator, out=noise)
+        return noise.to(like.device, like.dtype, non_blocking=pinned)
+
+    return draw
+
+
+def check_edit_span(path: Sequence[float], n_max: int, n_min: int, n_avg: int) -> None:
+    """Refuses counts the schedule cannot hold, and a schedule that stops short of clean."""
+    steps = len(path) - 1
+    if path[-1] != 0.0:
+        raise ValueError(f"'sigmas' ends at {path[-1]:.4g}, not 0, so the edit would stay noisy. Connect a full "
+                         "schedule (RewindAYSScheduler with denoise 1); edit less with a lower n_max instead.")
+    if n_max > steps:
+        raise ValueError(f"'n_max' is {n_max} but 'sigmas' has {steps} steps; set n_max to at most {steps} (the edit "
+                         "runs the schedule's last n_max steps).")
+    if n_min > n_max:
+        raise ValueError(f"'n_min' is {n_min}, above 'n_max' ({n_max}); set n_min to at most n_max (the last n_min "
+                         "of the n_max edit steps sample the target alone).")
+    if n_avg < 1:
+        raise ValueError(f"'n_avg' is {n_avg}; set at least 1 noise draw per step.")
+
+
+def source_point(x_src: torch.Tensor, noise: torch.Tensor, sigma: float) -> torch.Tensor:
+    """The source noised to `sigma` on the straight flow path; exactly x_src at sigma 0."""
+    return (1.0 - sigma) * x_src + sigma * noise
+
+
+def flowedit(source: Denoise, target: Denoise, x_src: torch.Tensor, path: Sequence[float], draw: Draw, n_max: int,
+             n_min: int = 0, n_avg: int = 1, correlation: float = 0.0, mask: torch.Tensor | None = None,
+             callback: Callback | None = None) -> PathResult:
+    """Edits the clean `x_src` from `source` guidance to `target` guidance along `path` (descending
+    Python floats ending at 0).
+
+    draw: fresh standard normal noise shaped like x_src (seeded_normal); correlation: rho above.
+    mask: broadcastable to x_src, 1 where the edit applies, 0 where the source is kept bit for bit,
+    values between blending (velocities are masked; the target-only steps are pulled back onto the
+    source's path outside it). Evaluations: 2 * n_avg per edit step, 1 per target-only step.
+    """
+    check_edit_span(path, n_max, n_min, n_avg)
+    steps = len(path) - 1
+    first, last_edit = steps - n_max, steps - n_min
+    chains = [CorrelatedNoise(draw, correlation) for _ in range(n_avg)]
+    edit, evaluations = x_src, 0
+    for i in range(first, last_edit):
+        s, t = path[i], path[i + 1]
+        offset = edit - x_src  # exactly 0 where nothing has been edited
+        velocity_change = torch.zeros_like(x_src)
+        for chain in chains:
+            z_src = source_point(x_src, chain.next(), s)
+            denoised_src, denoised_tar = source(z_src, s), target(z_src + offset, s)
+            # v_tar - v_src with v = (z - x0) / sigma; z_tar - z_src is the offset itself
+            velocity_change += (offset - (denoised_tar - denoised_src)) / s
+            evaluations += 2
+        step = velocity_change * ((t - s) / n_avg)
+        edit = edit + (step if mask is None else mask * step)
+        if callback is not None:
+            callback(i, denoised_tar, edit, steps)
+    if n_min == 0:
+        return PathResult(edit, evaluations)
+    noise = chains[0].next()
+    x = source_point(x_src, noise, path[last_edit]) + (edit - x_src)
+    for i in range(last_edit, steps):
+        s, t = path[i], path[i + 1]
+        denoised = target(x, s)
+        x = first_order(x, denoised, s, t, "flow")
+        if mask is not None:
+            x = mask * x + (1.0 - mask) * source_point(x_src, noise, t)
+        evaluations += 1
+        if callback is not None:
+            callback(i, denoised, x, steps)
+    return PathResult(x, evaluations)

@@ -1,0 +1,170 @@
+"""Unit tests of the FlowEdit loop (samplers/flowedit.py) against closed-form flow denoisers."""
+import math
+
+import pytest
+import torch
+
+from rewind import reference
+from rewind.samplers import flowedit
+from rewind.schedules import ays
+
+SOURCE = reference.MIXTURE
+TARGET = reference.GaussianMixture(means=(2.0,), stds=(0.3,), weights=(1.0,))
+PATH = ays.ays_sigmas("Wan2.1", 16)
+
+
+def denoiser(data):
+    return lambda x, sigma: data.denoise(x, sigma, "flow")
+
+
+def clip(shape=(4, 4, 8, 8), seed=0):
+    return SOURCE.sample(shape, torch.Generator().manual_seed(seed))
+
+
+class CountedDraws:
+    def __init__(self, like, seed=1):
+        self.draw, self.calls = flowedit.seeded_normal(like, seed), 0
+
+    def __call__(self):
+        self.calls += 1
+        return self.draw()
+
+
+def edit(x_src, n_max=12, n_min=0, n_avg=1, correlation=0.0, mask=None, source=SOURCE, target=TARGET, seed=1):
+    return flowedit.flowedit(denoiser(source), denoiser(target), x_src, PATH, flowedit.seeded_normal(x_src, seed),
+                             n_max, n_min, n_avg, correlation, mask)
+
+
+def test_no_edit_steps_return_the_source():
+    x_src = clip()
+    result = edit(x_src, n_max=0)
+    assert torch.equal(result.x, x_src) and result.evaluations == 0
+
+
+@pytest.mark.parametrize("correlation", [0.0, 0.7, 1.0])
+@pytest.mark.parametrize("n_avg", [1, 3])
+def test_identical_guidance_returns_the_source_exactly_for_any_noise(correlation, n_avg):
+    x_src = clip()
+    result = edit(x_src, n_max=16, n_avg=n_avg, correlation=correlation, target=SOURCE)
+    assert torch.equal(result.x, x_src)
+    assert result.evaluations == 2 * n_avg * 16
+
+
+def test_the_edit_takes_the_target_and_counts_its_evaluations():
+    x_src = clip()
+    result = edit(x_src, n_max=12, n_min=3, n_avg=2)
+    assert abs(float(result.x.mean()) - 2.0) < 0.2 < abs(float(x_src.mean()) - 2.0)
+    assert result.evaluations == 2 * 2 * 9 + 3
+
+
+def reference_flowedit(source, target, x_src, timesteps, noises, n_max, n_min):
+    """fallenshock/FlowEdit's FlowEditSD3 loop (upstream_notes B9.1) with n_avg 1, its noise replayed:
+    the paper's algorithm as published, for comparison."""
+    steps = len(timesteps) - 1
+    noises = iter(noises)
+    zt_edit = x_src.clone()
+    for i, t_i in enumerate(timesteps[:-1]):
+        if steps - i > n_max:
+            continue
+        t_im1 = timesteps[i + 1]
+        if steps - i > n_min:
+            fwd_noise = next(noises)
+            zt_src = (1 - t_i) * x_src + t_i * fwd_noise
+            zt_tar = zt_edit + zt_src - x_src
+            vt_src = (zt_src - source(zt_src, t_i)) / t_i
+            vt_tar = (zt_tar - target(zt_tar, t_i)) / t_i
+            zt_edit = zt_edit + (t_im1 - t_i) * (vt_tar - vt_src)
+        else:
+            if i == steps - n_min:
+                fwd_noise = next(noises)
+                xt_tar = zt_edit + (1 - t_i) * x_src + t_i * fwd_noise - x_src
+            vt_tar = (xt_tar - target(xt_tar, t_i)) / t_i
+            xt_tar = xt_tar + (t_im1 - t_i) * vt_tar
+    return zt_edit if n_min == 0 else xt_tar
+
+
+@pytest.mark.parametrize("n_min", [0, 4])
+def test_fresh_noise_is_the_published_algorithm(n_min):
+    x_src = clip().double()
+    draw = flowedit.seeded_normal(x_src, 3)
+    noises = [draw() for _ in range(16)]
+    ours = flowedit.flowedit(denoiser(SOURCE), denoiser(TARGET), x_src, PATH, iter(noises).__next__, 12, n_min).x
+    published = reference_flowedit(denoiser(SOURCE), denoiser(TARGET), x_src, PATH, noises, 12, n_min)
+    assert torch.allclose(ours, published, rtol=0, atol=1e-10)
+    assert not torch.allclose(ours, x_src, atol=0.1)
+
+
+@pytest.mark.parametrize("n_min", [0, 4])
+def test_correlation_one_draws_once_per_chain(n_min):
+    x_src = clip()
+    draws = CountedDraws(x_src)
+    flowedit.flowedit(denoiser(SOURCE), denoiser(TARGET), x_src, PATH, draws, 12, n_min, n_avg=2, correlation=1.0)
+    assert draws.calls == 2
+
+
+def test_fresh_noise_draws_every_step_and_chain():
+    x_src = clip()
+    draws = CountedDraws(x_src)
+    flowedit.flowedit(denoiser(SOURCE), denoiser(TARGET), x_src, PATH, draws, 12, 4, n_avg=2, correlation=0.0)
+    assert draws.calls == 2 * 8 + 1
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.5, 0.9, 1.0])
+def test_a_chain_is_standard_normal_and_correlates_by_rho_per_step(rho):
+    like = torch.zeros(200_000)
+    chain = flowedit.CorrelatedNoise(flowedit.seeded_normal(like, 5), rho)
+    first, second, third = chain.next(), chain.next(), chain.next()
+    for noise in (first, second, third):
+        assert abs(float(noise.std()) - 1.0) < 0.01
+    assert abs(float(torch.corrcoef(torch.stack([first, second]))[0, 1]) - rho) < 0.01
+    assert abs(float(torch.corrcoef(torch.stack([first, third]))[0, 1]) - rho**2) < 0.01
+
+
+def test_fresh_noise_averages_over_steps_where_one_draw_keeps_its_imprint():
+    """What the correlation does: the edit's dependence on the noise. Fresh noise every step averages
+    the noise's imprint over the steps (as n_avg does within a step); one draw for the whole edit
+    keeps it, so two seeds disagree about 4x more (0.020 against 0.078 here). Across a video's
+    frames the noise differs as between seeds, so this is jitter."""
+    x_src = clip((8, 4, 8, 8))
+
+    def seed_spread(correlation, n_avg=1):
+        a, b = (edit(x_src, correlation=correlation, n_avg=n_avg, seed=seed).x for seed in (1, 2))
+        return float((a - b).pow(2).mean())
+
+    fresh, half, one_draw = (seed_spread(correlation) for correlation in (0.0, 0.5, 1.0))
+    assert fresh < half < one_draw and one_draw > 2.0 * fresh
+    assert seed_spread(1.0, n_avg=4) < seed_spread(1.0) / 2.0
+
+
+@pytest.mark.parametrize("n_min", [0, 4])
+def test_the_mask_keeps_the_unmasked_region_bit_for_bit(n_min):
+    x_src = clip()
+    mask = torch.zeros(1, 1, 8, 8)
+    mask[..., 2:6, 2:6] = 1.0
+    result = edit(x_src, n_min=n_min, mask=mask).x
+    kept = (mask == 0).expand_as(x_src)
+    assert torch.equal(result[kept], x_src[kept])
+    assert abs(float(result[~kept].mean()) - 2.0) < 0.3
+
+
+def test_a_seed_repeats_its_edit_bit_for_bit():
+    x_src = clip()
+    assert torch.equal(edit(x_src, seed=4).x, edit(x_src, seed=4).x)
+    assert not torch.equal(edit(x_src, seed=4).x, edit(x_src, seed=5).x)
+
+
+@pytest.mark.parametrize("path, n_max, n_min, n_avg, named", [
+    (PATH, 17, 0, 1, "'n_max' is 17 but 'sigmas' has 16 steps"),
+    (PATH, 8, 9, 1, "'n_min' is 9, above 'n_max' (8)"),
+    (PATH, 8, 0, 0, "'n_avg' is 0"),
+    (PATH[:-1], 8, 0, 1, "not 0"),
+])
+def test_counts_the_schedule_cannot_hold_are_refused(path, n_max, n_min, n_avg, named):
+    with pytest.raises(ValueError, match=named.replace("(", r"\(").replace(")", r"\)")):
+        flowedit.check_edit_span(path, n_max, n_min, n_avg)
+
+
+def test_the_first_draw_is_a_standard_normal_from_the_seed_as_comfyui_draws_it():
+    like = torch.zeros(2, 4, 8, 8)
+    assert torch.equal(flowedit.seeded_normal(like, 42)(), torch.randn(like.shape, generator=torch.manual_seed(42)))
+    assert math.isclose(PATH[-1], 0.0)
