@@ -19,7 +19,7 @@ API_PIECES = (
     "ComfyNode", "Schema", "NodeOutput", "Input", "Custom", "Hidden.prompt", "Hidden.extra_pnginfo",
     "UploadType.video", "Boolean.Input", "Int.Input", "Int.Output", "Float.Input", "Float.Output", "String.Input",
     "String.Output", "Combo.Input", "Image.Input", "Image.Output", "Latent.Input", "Latent.Output", "Model.Input",
-    "Model.Output", "Conditioning.Input", "Conditioning.Output", "Clip.Output", "Vae.Input", "Vae.Output",
+    "Model.Output", "Mask.Input", "Conditioning.Input", "Conditioning.Output", "Clip.Output", "Vae.Input", "Vae.Output",
     "Sigmas.Input", "Sigmas.Output", "Sampler.Output", "Audio.Input", "Audio.Output", "Video.Input", "Video.Output",
 )
 

@@ -47,6 +47,19 @@ def temporal_compression(latent_format) -> int | None:
     return getattr(latent_format, "temporal_downscale_ratio", None)
 
 
+# Every image VAE ComfyUI ships for a flow model outside Rewind's table (SD3, Flux, Lumina 2, HiDream) is 8x.
+DEFAULT_SPATIAL_COMPRESSION = 8
+
+
+def spatial_compression(latent_format) -> int:
+    """Pixels per latent pixel along each side of the VAE behind `latent_format`: from Rewind's
+    model-type table, else as newer ComfyUI states it on the format, else 8."""
+    model_type = BY_LATENT_FORMAT.get(type(latent_format).__name__)
+    if model_type is not None:
+        return model_type.spatial_compression
+    return getattr(latent_format, "spacial_downscale_ratio", DEFAULT_SPATIAL_COMPRESSION)
+
+
 def frames_per_latent(latent_format, frame_axis: int) -> int:
     """What one latent frame along `frame_axis` holds in pixel frames: 1 in a frame batch, the VAE's
     temporal compression on a video latent's time axis."""

@@ -5,9 +5,11 @@ import torch
 
 from ..comfy_glue.api import io
 from ..comfy_glue.context_handler import apply_context_windows, core_windows_note
+from ..comfy_glue.flowedit import FlowEditSampler, edit_mask, run_flowedit
 from ..comfy_glue.model_checks import check_latent, check_schedule, model_sigma_max, short_of_model_noise
 from ..comfy_glue.model_types import model_family
 from ..comfy_glue.sampler import RewindSampler, as_path, ensure_trajectory_fits, noise_rounding, offload, run
+from ..samplers.flowedit import check_edit_span
 from ..samplers.loop import DEFAULT_EXACT_ITERATIONS
 from ..samplers.modes import (BDIA, EXACT, MATCH, RESAMPLE_SOLVERS, SAMPLER_UNSAMPLE_SOLVERS, UNSAMPLE_SOLVERS,
                               plan_resample, unsample_mode)
@@ -16,6 +18,12 @@ from ..samplers.state import LATENT_KEY, UnsampledState, guidance_fingerprint
 from ..schedules import ays, paths
 from .checked import checked, warn
 from .types import CoherenceType, ContextOptionsType
+
+# RewindFlowEdit's defaults (README, FlowEdit or unsampling).
+FLOWEDIT_SOURCE_CFG = 1.0
+FLOWEDIT_TARGET_CFG = 3.0
+FLOWEDIT_N_MAX = 12
+FLOWEDIT_NOISE_CORRELATION = 0.0
 
 
 def unsample_sampler(mode: str, exact_iterations: int, record_trajectory: bool = False) -> RewindSampler:
@@ -262,5 +270,79 @@ class RewindResampleSampler(io.ComfyNode):
         return io.NodeOutput(RewindSampler("resample", solver))
 
 
-NODES = [RewindUnsampler, RewindResampler, RewindAYSScheduler, RewindFlipSigmas, RewindUnsampleSampler,
+class RewindFlowEdit(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="RewindFlowEdit",
+            display_name="Rewind FlowEdit",
+            category="Rewind/sampling",
+            description="Inversion-free edit for flow models (FlowEdit, Kulikov et al. 2024): moves the clean source "
+                        "from the source prompt to the target prompt by the difference of the two guided velocities "
+                        "at the same noisy points, with no unsampling. Best for content edits; for restyles of the "
+                        "same content unsampling (RewindUnsampler -> RewindResampler) is steadier (README, FlowEdit or "
+                        "unsampling). Two model calls per edit step.",
+            inputs=[
+                io.Model.Input("model", tooltip="A flow model (Wan2.1/2.2, HunyuanVideo, LTX-Video, Mochi, SD3, Flux). "
+                                                "SD-type models: use RewindUnsampler -> RewindResampler."),
+                io.Conditioning.Input("source_positive", tooltip="What the source shows (its description)."),
+                io.Conditioning.Input("target_positive", tooltip="What the result should show."),
+                io.Conditioning.Input("negative", tooltip="Negative conditioning for both guidances (unused at cfg 1)."),
+                io.Latent.Input("latent", tooltip="The clean source latent (VAE Encode, Rewind Load Video)."),
+                io.Sigmas.Input("sigmas", tooltip="The full schedule, ending at 0 (RewindAYSScheduler model_type "
+                                                  "Wan2.1, or BasicScheduler with this model)."),
+                io.Float.Input("source_cfg", default=FLOWEDIT_SOURCE_CFG, min=0.0, max=30.0, step=0.1, round=0.01,
+                               tooltip="Guidance of the source prompt's velocity."),
+                io.Float.Input("target_cfg", default=FLOWEDIT_TARGET_CFG, min=0.0, max=30.0, step=0.1, round=0.01,
+                               tooltip="Guidance of the target prompt's velocity: the edit's strength is the "
+                                       "difference between the two guided velocities."),
+                io.Int.Input("n_max", default=FLOWEDIT_N_MAX, min=0, max=1000,
+                             tooltip="Edit steps, counted from the clean end of the schedule; the first steps - n_max "
+                                     "are skipped. Higher edits more and keeps less of the source (at most the "
+                                     "schedule's steps)."),
+                io.Int.Input("n_min", default=0, min=0, max=1000,
+                             tooltip="Of the n_max steps, the last n_min sample the target prompt alone (SDEdit-like): "
+                                     "finer detail of the target, less of the source. 0 is pure FlowEdit."),
+                io.Int.Input("n_avg", default=1, min=1, max=32,
+                             tooltip="Noise draws averaged per edit step (2 model calls each): less noise in the edit, "
+                                     "steadier video, at n_avg times the cost."),
+                io.Float.Input("noise_correlation", default=FLOWEDIT_NOISE_CORRELATION, min=0.0, max=1.0, step=0.05,
+                               tooltip="How much of each step's noise carries over to the next: 0 draws fresh noise "
+                                       "every step (the paper), 1 one draw for the whole edit. Fresh noise averages "
+                                       "out over the steps (README, FlowEdit or unsampling)."),
+                io.Int.Input("seed", default=0, min=0, max=0xffffffffffffffff, control_after_generate=True,
+                             tooltip="Seed of the noise (one tensor over the whole clip, so context windows agree)."),
+                io.Mask.Input("mask", optional=True,
+                              tooltip="Optional: where to edit (1) and where to keep the source bit for bit (0); the "
+                                      "source's size in pixels or latents, one mask or one per frame. Without it, "
+                                      "the latent's noise mask (Set Latent Noise Mask) is used if it has one."),
+                _context_input(),
+            ],
+            outputs=[io.Latent.Output(display_name="latent", tooltip="The edited latent.")],
+        )
+
+    @classmethod
+    @checked
+    def execute(cls, model, source_positive, target_positive, negative, latent, sigmas, source_cfg, target_cfg, n_max,
+                n_min, n_avg, noise_correlation, seed, mask=None, context_options=None) -> io.NodeOutput:
+        if model_family(model) != "flow":
+            raise ValueError("'model' is an SD-type model (x = x0 + sigma * noise); FlowEdit moves along a flow "
+                             "model's straight paths. Use RewindUnsampler -> RewindResampler for this model.")
+        if LATENT_KEY in latent:
+            raise ValueError("'latent' is RewindUnsampler's noise; FlowEdit starts from the clean source. Connect "
+                             "the latent the unsampler was given (VAE Encode, Rewind Load Video).")
+        check_latent(model, latent["samples"])
+        path = as_path(sigmas, "resample")
+        check_edit_span(path, n_max, n_min, n_avg)
+        for note in check_schedule(model, path):
+            warn(cls, note)
+        given_mask = mask if mask is not None else latent.get("noise_mask")
+        shaped_mask = edit_mask(model, given_mask, latent["samples"]) if given_mask is not None else None
+        sampler = FlowEditSampler(path, n_max, n_min, n_avg, noise_correlation, seed, shaped_mask)
+        samples = run_flowedit(_windowed(cls, model, context_options), source_positive, target_positive, negative,
+                               latent, source_cfg, target_cfg, sampler)
+        return io.NodeOutput({**latent, "samples": samples})
+
+
+NODES = [RewindUnsampler, RewindResampler, RewindFlowEdit, RewindAYSScheduler, RewindFlipSigmas, RewindUnsampleSampler,
          RewindResampleSampler]

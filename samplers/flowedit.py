@@ -22,6 +22,7 @@ import math
 from typing import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 
 from .loop import Callback, PathResult
 from .solvers import Denoise, first_order
@@ -76,6 +77,55 @@ def check_edit_span(path: Sequence[float], n_max: int, n_min: int, n_avg: int) -
                          "of the n_max edit steps sample the target alone).")
     if n_avg < 1:
         raise ValueError(f"'n_avg' is {n_avg}; set at least 1 noise draw per step.")
+
+
+def latent_mask(mask: torch.Tensor, latent_shape: tuple[int, ...], spatial_compression: int,
+                temporal_compression: int = 1) -> torch.Tensor:
+    """An edit mask as the loop takes it: (frames or 1, 1, h, w) for a frame batch, (1, 1, frames or 1,
+    h, w) for a video latent (batch, channels, frames, h, w).
+
+    Accepted: a MASK (frames, H, W) or (H, W), or a LATENT noise_mask ((frames, 1, H, W), (1, 1, frames,
+    H, W)); at the latent's size or at its pixels' size (H // spatial_compression == h, as VAE Encode
+    crops), averaged over each latent pixel; one frame for all, one per latent frame, or one per video
+    frame (a video latent's frame holds temporal_compression of them after the first: the most edited
+    one counts). Anything else, or values outside [0, 1], is refused naming the sizes and the fix:
+    ComfyUI would stretch a mask of another size onto the video without a word."""
+    video = len(latent_shape) == 5
+    frames, (h, w) = latent_shape[2 if video else 0], latent_shape[-2:]
+    planes = _mask_planes(mask)
+    count, height, width = planes.shape
+    pixels = f"{w * spatial_compression}x{h * spatial_compression}"
+    if (height, width) != (h, w) and (height // spatial_compression, width // spatial_compression) != (h, w):
+        raise ValueError(f"'mask' is {width}x{height} but the latent is {w}x{h} ({pixels} pixels). Draw the mask on "
+                         f"the source's frames, or resize it to {pixels} (Upscale Image / ImageScale on the mask).")
+    video_frames = (frames - 1) * temporal_compression + 1 if video else frames
+    if count not in (1, frames, video_frames):
+        raise ValueError(f"'mask' has {count} frames but the source has {video_frames} (video frames); give one mask "
+                         "for every frame, or one per frame.")
+    if not bool(((planes >= 0) & (planes <= 1)).all()):
+        raise ValueError("'mask' has values outside 0 to 1 (or NaN); give a mask (1 edits, 0 keeps the source).")
+    planes = planes.float()
+    if (height, width) != (h, w):
+        planes = F.avg_pool2d(planes[:, None, : h * spatial_compression, : w * spatial_compression],
+                              spatial_compression)[:, 0]
+    if count == video_frames != frames:
+        groups = [planes[:1]] + list(planes[1:].split(temporal_compression))
+        planes = torch.stack([group.amax(0) for group in groups])
+    return planes[None, None] if video else planes[:, None]
+
+
+def _mask_planes(mask: torch.Tensor) -> torch.Tensor:
+    """(frames, H, W) from the layouts ComfyUI's masks come in."""
+    if mask.ndim == 2:
+        return mask[None]
+    if mask.ndim == 3:
+        return mask
+    if mask.ndim == 4 and mask.shape[1] == 1:
+        return mask[:, 0]
+    if mask.ndim == 5 and mask.shape[:2] == (1, 1):
+        return mask[0, 0]
+    raise ValueError(f"'mask' has shape {tuple(mask.shape)}; connect a MASK (frames, height, width) or a latent "
+                     "noise mask (Set Latent Noise Mask).")
 
 
 def source_point(x_src: torch.Tensor, noise: torch.Tensor, sigma: float) -> torch.Tensor:

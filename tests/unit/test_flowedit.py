@@ -168,3 +168,36 @@ def test_the_first_draw_is_a_standard_normal_from_the_seed_as_comfyui_draws_it()
     like = torch.zeros(2, 4, 8, 8)
     assert torch.equal(flowedit.seeded_normal(like, 42)(), torch.randn(like.shape, generator=torch.manual_seed(42)))
     assert math.isclose(PATH[-1], 0.0)
+
+
+def test_a_pixel_mask_is_averaged_over_each_latent_pixel_and_video_frames_by_latent_frame():
+    """9 video frames of a Wan-like VAE (4 per latent frame after the first) over 3 latent frames: a
+    region marked in any video frame of a latent frame is edited in it."""
+    mask = torch.zeros(9, 64, 48)
+    mask[0, :8, :8] = 1.0  # latent frame 0, latent pixel (0, 0)
+    mask[6, 8:16, :4] = 1.0  # latent frame 2 (video frames 5-8), half of latent pixel (1, 0)
+    shaped = flowedit.latent_mask(mask, (1, 16, 3, 8, 6), 8, 4)
+    assert shaped.shape == (1, 1, 3, 8, 6)
+    assert shaped[0, 0, 0, 0, 0] == 1.0 and shaped[0, 0, 2, 1, 0] == 0.5
+    assert float(shaped.sum()) == 1.5
+
+
+@pytest.mark.parametrize("mask, shape", [
+    (torch.ones(2, 1, 8, 8), (2, 1, 8, 8)),  # a frame batch's noise mask at the latent's size
+    (torch.ones(1, 1, 5, 8, 8), (1, 1, 5, 8, 8)),  # a video latent's noise mask
+    (torch.ones(68, 70), (1, 1, 8, 8)),  # pixels VAE Encode crops to 64x64
+])
+def test_masks_come_in_comfyuis_layouts(mask, shape):
+    latent = (2, 4, 8, 8) if len(shape) == 4 else (1, 16, 5, 8, 8)
+    assert flowedit.latent_mask(mask, latent, 8, 4 if len(latent) == 5 else 1).shape == shape
+
+
+@pytest.mark.parametrize("mask, named", [
+    (torch.ones(1, 72, 64), "'mask' is 64x72 but the latent is 8x8 (64x64 pixels)"),
+    (torch.ones(3, 64, 64), "'mask' has 3 frames but the source has 2"),
+    (torch.full((64, 64), float("nan")), "outside 0 to 1 (or NaN)"),
+    (torch.ones(2, 2, 64, 64), "'mask' has shape (2, 2, 64, 64)"),
+])
+def test_a_mask_of_another_size_is_refused_naming_both_sizes(mask, named):
+    with pytest.raises(ValueError, match=named.replace("(", r"\(").replace(")", r"\)")):
+        flowedit.latent_mask(mask, (2, 4, 8, 8), 8)
