@@ -44,7 +44,8 @@ CALIBRATION_COUNT = 32  # real held-out latents per condition for the classifier
 
 def methods(fixture) -> tuple[list, list]:
     """(the default and the other deterministic methods it is judged against, rows shown for reference)."""
-    from rewind.nodes.sampling import COUPLED_SOLVERS, UNSAMPLE_SOLVERS
+    from rewind.nodes.sampling import UNSAMPLE_SOLVERS
+    from rewind.samplers.solvers import COUPLED_SOLVERS
     from rewind.testbed import edit_cases
 
     default = edit_cases.default_unsampler()
