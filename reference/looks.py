@@ -131,6 +131,17 @@ class ColourFrame:
         weights = torch.where(used, 1.0 / count[..., None], 0.0)
         return torch.broadcast_tensors(means, stds, weights)
 
+    def sample(self, code: torch.Tensor, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
+        """Clean latents of `shape` (channels on dim 1, float32) drawn from the look `code`: the data
+        whose exact posterior mean `denoise` is, so a look has real samples to compare edits with."""
+        means, stds, weights = (p[0] for p in self.mixtures(code[None]))  # (C, MAX_LEVELS) each
+        channels, per_channel = shape[1], math.prod(shape) // shape[1]
+        component = torch.multinomial(weights, per_channel, replacement=True, generator=generator)
+        noise = torch.randn(channels, per_channel, generator=generator, dtype=torch.float64)
+        coords = means.gather(1, component) + stds.gather(1, component) * noise
+        coords = coords.reshape(channels, shape[0], *shape[2:]).movedim(0, 1)
+        return torch.einsum("cd,bd...->bc...", self.basis, coords).float()
+
     def denoise(self, x: torch.Tensor, sigma: torch.Tensor, family: str, codes: torch.Tensor) -> torch.Tensor:
         """E[x0 | x] under each batch item's look; channels on dim 1, `sigma` one value per item.
         The frame is orthonormal, so the noise stays isotropic and each coordinate is denoised alone."""

@@ -149,6 +149,23 @@ def img2img_method(ays_type: str, denoise: float = IMG2IMG_DENOISE, seed: int = 
     return Method(f"img2img, fresh noise, denoise {denoise:g}", run)
 
 
+def flowedit_method(edit_fraction: float, n_avg: int = 1, correlation: float = 0.0, seed: int = 0,
+                    name: str | None = None) -> Method:
+    """RewindFlowEdit from the clean source, source guidance at the unsampling CFG and target guidance at
+    the resampling CFG (the same pull as unsampling's pair). `edit_fraction` of the steps edit (n_max;
+    n_min 0: pure FlowEdit)."""
+    def run(model, conditioning, latent, sigmas, case):
+        from ..nodes import sampling
+
+        n_max = round(edit_fraction * (len(sigmas) - 1))
+        return sampling.RewindFlowEdit.execute(model, conditioning[case.source], conditioning[case.target],
+                                               conditioning[""], latent, sigmas, case.unsample_cfg, case.resample_cfg,
+                                               n_max, 0, n_avg, correlation, seed).result[0]
+
+    default_name = f"FlowEdit, n_max {edit_fraction:g} of the steps, n_avg {n_avg}, noise correlation {correlation:g}"
+    return Method(name or default_name, run)
+
+
 def schedule(fixture: EditFixture, steps: int) -> torch.Tensor:
     from ..nodes import sampling
 
@@ -186,6 +203,16 @@ def shortfalls(default: EditScores, others: dict[str, EditScores]) -> list[str]:
     if default.warp > WARP_SLACK * value:
         found.append(f"warp error {default.warp:.3f} > {WARP_SLACK:g} x {name}'s {value:.3f}")
     return found
+
+
+def flowedit_shortfall(kind: str, flowedit: EditScores, unsampling: EditScores, img2img: EditScores) -> str | None:
+    """Where FlowEdit misses issue #18's target, or None: on a restyle of the same content at least as
+    steady as unsampling (warp error), on a content change steadier than fresh-noise img2img."""
+    if kind == "restyle" and flowedit.warp > unsampling.warp:
+        return f"warp error {flowedit.warp:.3f} > unsampling's {unsampling.warp:.3f}"
+    if kind != "restyle" and flowedit.warp >= img2img.warp:
+        return f"warp error {flowedit.warp:.3f} >= img2img's {img2img.warp:.3f}"
+    return None
 
 
 def run_edit(fixture: EditFixture, method: Method, case: EditCase, clips: int, steps: int) -> EditScores:

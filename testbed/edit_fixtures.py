@@ -11,11 +11,20 @@ CALIBRATION_SEED = 777  # real data for the metrics' calibration, apart from the
 
 
 def conditional_denoise(model, conditioning):
-    """The model's clean estimate under a named condition, without CFG: what the metrics probe."""
+    """The model's clean estimate under a named condition, without CFG: what the metrics probe. The probe
+    is in eps form (edit_metrics.ConditionalDenoise); a flow model gets it at its own noise level,
+    noisy / (1 + sigma) at sigma / (1 + sigma), which is the same signal-to-noise ratio."""
+    from ..comfy_glue.model_types import model_family
+
+    flow = model_family(model) == "flow"
+
     def denoise(x, sigma, condition):
+        if flow:
+            x, sigma = x / (1.0 + sigma), sigma / (1.0 + sigma)
         context = conditioning[condition][0][0].to(x.device).expand(x.shape[0], -1, -1)
-        with torch.no_grad():
-            return model.model.apply_model(x, torch.full((x.shape[0],), sigma, device=x.device), c_crossattn=context)
+        sigmas = torch.full((x.shape[0],), sigma, device=x.device)
+        with torch.no_grad():  # the reference model reads the exact sigma from transformer_options
+            return model.model.apply_model(x, sigmas, c_crossattn=context, transformer_options={"sigmas": sigmas})
 
     return denoise
 
@@ -47,6 +56,40 @@ def learned_sd15(frames: int = FRAMES) -> EditFixture:
         moving_clips=moving_clips, real_latents=real_latents,
         as_clips=lambda latent, frames: latent.unflatten(0, (-1, frames)),
         denoise=conditional_denoise(model, conditioning),
+    )
+
+
+# The weight-free flow fixture's prompts: two looks far apart (a warm low-chroma tint, a dark blue one).
+LOOKS = ("sepia", "night")
+LOOK_SIZE = (5, 16, 16)  # latent frames (17 video frames), height, width
+
+
+def weight_free_flow() -> EditFixture:
+    """The exact reference model as Wan2.1 (comfy_glue/reference_model.py, no weights): its prompts are
+    looks, so every edit is a colour restyle, and its data is independent per latent pixel, so any
+    deterministic per-pixel edit moves exactly with the content. A clip is a still of a look's data
+    moving MOTION per latent frame, in Wan's layout (clips, 16, frames, H, W)."""
+    from ..comfy_glue.reference_model import conditioning, reference_model
+    from ..reference.looks import VOCABULARY
+
+    model = reference_model("Wan2.1", "gaussian")
+    colours = model.model.diffusion_model.colours
+    prompts = {look: conditioning("Wan2.1", VOCABULARY[look].code()) for look in LOOKS} | {"": conditioning("Wan2.1")}
+    frames, height, width = LOOK_SIZE
+
+    def stills(condition, count, seed):
+        generator = torch.Generator().manual_seed(seed + LOOKS.index(condition))
+        return colours.sample(VOCABULARY[condition].code(), (count, 16, height, width), generator)
+
+    def moving_clips(condition, clips):
+        return MovingClips(moving(stills(condition, clips, 0), frames, MOTION).movedim(1, 2), frames, (MOTION,) * clips)
+
+    return EditFixture(
+        name="weight-free exact flow model (RewindReferenceModel Wan2.1: prompts are looks, colour restyles)",
+        model=model, conditioning=prompts, conditions=LOOKS, ays_type="Wan2.1",
+        moving_clips=moving_clips, real_latents=lambda condition, count: stills(condition, count, CALIBRATION_SEED),
+        as_clips=lambda latent, frames: latent.movedim(2, 1),
+        denoise=conditional_denoise(model, prompts),
     )
 
 

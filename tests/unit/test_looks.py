@@ -123,3 +123,17 @@ def test_posterized_look_turns_smooth_tones_into_flat_steps():
     contrasty = opponent_of(colours, restyle(colours, x0, torch.zeros(looks.CODE_LENGTH), looks.graded(contrast=1.5).code()))
     median, overall = tone_curve_slopes(source, contrasty[:, 0])
     assert median == pytest.approx(overall, rel=0.01) and overall == pytest.approx(1.5, rel=0.02)
+
+
+@pytest.mark.parametrize("look", ["sepia", "posterized"])
+def test_samples_of_a_look_have_its_statistics_on_every_axis(look):
+    """What the edit bench compares an edit's result with: data the look's denoiser is exact for."""
+    colours = frame()
+    code = looks.VOCABULARY[look].code()
+    x = colours.sample(code, (64, 4, 16, 16), torch.Generator().manual_seed(3))
+    coords = torch.einsum("cd,bchw->bdhw", colours.basis, x.double())
+    means, stds, weights = colours.mixtures(code[None])
+    expected_mean = (weights * means).sum(-1)[0]
+    expected_var = (weights * (stds**2 + means**2)).sum(-1)[0] - expected_mean**2
+    assert torch.allclose(coords.mean((0, 2, 3)), expected_mean, atol=0.02)
+    assert torch.allclose(coords.var((0, 2, 3)), expected_var, rtol=0.03)
