@@ -88,7 +88,7 @@ def learned_table(steps=16, per_class=2):
                 clean = held_out_latents(condition, per_class)
                 latent = {"samples": model.model.process_latent_out(clean)}
                 positive, negative = conditioning[condition], conditioning[""]
-                counter.calls = 0
+                counter.reset()
                 if solver == "native euler":
                     noise, out = native(model, positive, latent, sigmas, cfg, negative)
                 else:
@@ -148,7 +148,7 @@ def accuracy_table(steps_list):
                 runs = [("native", lambda: native(model, cond, latent, sigmas))]
                 runs += [(m, lambda m=m, i=i: rewind(model, cond, latent, sigmas, m, i)) for m, i in REWIND_MODES]
                 for _, run in runs:
-                    counter.calls = 0
+                    counter.reset()
                     out = run()[1]["samples"]
                     psnr = latent_psnr(latent["samples"], out)
                     shown = "non-finite" if not torch.isfinite(out).all() else f"{psnr:.1f} dB"

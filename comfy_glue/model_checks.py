@@ -59,3 +59,20 @@ def short_of_model_noise(model, path: list[float]) -> list[str]:
                 "still carries part of the input. Connect the model to RewindAYSScheduler's 'model' input to unsample "
                 "all the way (ignore this if you meant a partial unsample, denoise < 1)."]
     return []
+
+
+def check_expert_pair(model, high_noise_model) -> None:
+    """Two experts share one path, so they must read the same latents the same way: one flow family (the
+    boundary is a flow sigma) and one latent format. Checked before either is loaded."""
+    low_family, high_family = model_family(model), model_family(high_noise_model)
+    if low_family != "flow" or high_family != "flow":
+        raise ValueError(
+            f"'high_noise_expert' holds a {high_family} model and 'model' is a {low_family} model; two experts "
+            "switch at a flow sigma (Wan 2.2 A14B), so both must be flow models. Connect Wan 2.2's high-noise "
+            "expert there and its low-noise expert to 'model', or disconnect 'high_noise_expert'.")
+    low_format, high_format = (type(m.get_model_object("latent_format")).__name__ for m in (model, high_noise_model))
+    if low_format != high_format:
+        raise ValueError(
+            f"'high_noise_expert' takes {high_format} latents but 'model' takes {low_format} latents; both experts "
+            "must read the same VAE's latents. Connect the high- and low-noise experts of one model (Wan 2.2 "
+            "A14B: wan2.2_t2v_high_noise_14B and wan2.2_t2v_low_noise_14B).")

@@ -1,10 +1,12 @@
 """The sampling core inside ComfyUI: a SAMPLER that runs Rewind's loop inside ComfyUI's guider, so CFG
-batching, ControlNet, LoRA hooks, AnimateDiff-Evolved and context handlers all apply; and the host copies
-of the unsampler's trajectory."""
+batching, ControlNet, LoRA hooks, AnimateDiff-Evolved and context handlers all apply; a pass run one
+expert at a time (Wan 2.2 A14B); and the host copies of the unsampler's trajectory."""
 from __future__ import annotations
 
+import copy
 import logging
 import math
+from typing import Any, NamedTuple, Sequence
 
 import torch
 
@@ -16,10 +18,11 @@ import latent_preview
 
 from ..samplers import loop
 from ..samplers.checks import check_finite
-from ..samplers.hooks import LoopInfo
+from ..samplers.experts import Segment
+from ..samplers.hooks import LoopInfo, StepHook
 from ..schedules.paths import CLEAN_SIGMA_FLOOR, resample_path, unsample_path
 from .model_types import family_of, temporal_compression
-from .memory import free_memory
+from .memory import free_memory, unload
 
 log = logging.getLogger("rewind")
 
@@ -42,6 +45,16 @@ class RewindSampler(comfy.samplers.Sampler):
         self.record = offload if record_trajectory else None
         self.trajectory = trajectory or {}
         self.result: loop.PathResult | None = None
+        # A part of a longer path (one expert's segment): the whole path, which hooks see, where this part
+        # starts in it, and what the part before it left (loop.Carry). None, 0, None: the run is the whole path.
+        self.path: Sequence[float] | None = None
+        self.first_step, self.carry = 0, None
+
+    def part(self, path: Sequence[float], first_step: int, carry: loop.Carry | None) -> RewindSampler:
+        """This pass's sampler for the part of `path` from step `first_step` on, continuing from `carry`."""
+        part = copy.copy(self)
+        part.path, part.first_step, part.carry, part.result = path, first_step, carry, None
+        return part
 
     def sample(self, model_wrap, sigmas, extra_args, callback, noise, latent_image=None, denoise_mask=None,
                disable_pbar=False):
@@ -68,22 +81,31 @@ class RewindSampler(comfy.samplers.Sampler):
 
         frame_axis = 2 if x.ndim == 5 else 0
         compression = temporal_compression(model_wrap.inner_model.latent_format) if frame_axis else 1
-        info = LoopInfo(self.direction, tuple(path), frame_axis, family,
+        info = LoopInfo(self.direction, tuple(self.path or path), frame_axis, family,
                         {s: t.to(x.device) for s, t in self.trajectory.items()}, compression)
         hook = self.hook_factory(info) if self.hook_factory else None
-        hooks = [hook] if hook is not None else []
+        hooks = [from_step(hook, self.first_step)] if hook is not None else []
         if self.direction == "unsample":
             self.result = loop.unsample(denoise, x, path, self.solver, family, self.exact_iterations, hooks, info,
-                                        callback, self.record)
+                                        callback, self.record, self.carry)
         else:
             previous = self.previous.to(x.device) if self.previous is not None else None
-            if self.noise_rounding is not None:
-                x = x.to(self.noise_rounding.dtype) + self.noise_rounding.to(x.device)
+            if self.noise_rounding is not None:  # back to the state the unsampler ended on, at its precision
+                x = x.to(self.noise_rounding.dtype)  # (also after the switch, where the model sees that dtype too)
+                if self.carry is None:
+                    x = x + self.noise_rounding.to(x.device)
             self.result = loop.resample(denoise, x, path, self.solver, family, hooks, info, callback, previous,
-                                        self.coupling)
+                                        self.coupling, self.carry)
         check_finite(self.result.x, f"{where}: the result",
                      "the model returned non-finite values; lower cfg, or load the model in fp32 or bf16 instead of fp16.")
         return self.result.x
+
+
+def from_step(hook: StepHook, first_step: int) -> StepHook:
+    """`hook` for a part of the path that starts at step `first_step` of the whole, which the hook plans over."""
+    if not first_step:
+        return hook
+    return lambda x, denoised, step, info: hook(x, denoised, first_step + step, info)
 
 
 def full_precision_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -135,6 +157,40 @@ def as_path(sigmas: torch.Tensor, direction: str, where: str = "'sigmas'") -> li
     """A SIGMAS tensor as the validated host path of floats the loop takes, in the direction of travel."""
     values = sigmas.tolist()
     return unsample_path(values, where) if direction == "unsample" else resample_path(values, where)
+
+
+class Expert(NamedTuple):
+    """One model of a pass as it runs: the patcher (in Rewind's windows when they are connected) and its CFG."""
+
+    model: Any
+    cfg: float
+
+
+def run_pass(experts: dict[str, Expert], positive, negative, latent: dict, sampler: RewindSampler,
+             path: list[float], segments: Sequence[Segment]) -> tuple[torch.Tensor, loop.PathResult]:
+    """Runs `sampler` along `path`, each segment on its expert (samplers/experts.py), and returns the new
+    samples and the whole path's result.
+
+    ComfyUI's guider samples with one model, so each segment is one run of its own; the part after the
+    switch continues from the exact state and solver memory the part before left (loop.Carry), never from
+    the LATENT in between, which would round a coupled pair's float64 state. Every part reads the pass's
+    own latent, so a noise mask keeps its meaning. Before the next expert loads, the one that ran is taken
+    off the device: one expert's weights at a time, where core would keep both wherever they fit."""
+    result = None
+    for index, segment in enumerate(segments):
+        expert = experts[segment.expert]
+        if index:
+            release(experts[segments[index - 1].expert].model, expert.model)
+        part = sampler.part(path, segment.start, result.carry if result is not None else None)
+        samples = run(expert.model, positive, negative, latent, expert.cfg, part, list(segment.levels(path)))
+        result = part.result if result is None else result.then(part.result)
+    return samples, result
+
+
+def release(outgoing, incoming) -> None:
+    """Unloads the expert that ran before `incoming` runs, unless the two share their weights."""
+    if not incoming.is_clone(outgoing):
+        unload(outgoing)
 
 
 def run(model, positive, negative, latent: dict, cfg: float, sampler: RewindSampler, path: list[float], seed: int = 0):

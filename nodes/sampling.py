@@ -6,9 +6,12 @@ import torch
 from ..comfy_glue.api import io
 from ..comfy_glue.context_handler import apply_context_windows, core_windows_note
 from ..comfy_glue.flowedit import FlowEditSampler, edit_mask, run_flowedit
-from ..comfy_glue.model_checks import check_latent, check_schedule, model_sigma_max, short_of_model_noise
+from ..comfy_glue.model_checks import (check_expert_pair, check_latent, check_schedule, model_sigma_max,
+                                       short_of_model_noise)
 from ..comfy_glue.model_types import model_family
-from ..comfy_glue.sampler import RewindSampler, as_path, ensure_trajectory_fits, noise_rounding, offload, run
+from ..comfy_glue.sampler import Expert, RewindSampler, as_path, ensure_trajectory_fits, noise_rounding, offload, run_pass
+from ..samplers.experts import (HIGH, I2V_BOUNDARY, LOW, T2V_BOUNDARY, HighNoiseExpert, Segment, idle_expert_note,
+                                split_path)
 from ..samplers.flowedit import check_edit_span
 from ..samplers.loop import DEFAULT_EXACT_ITERATIONS
 from ..samplers.modes import (BDIA, EXACT, MATCH, RESAMPLE_SOLVERS, SAMPLER_UNSAMPLE_SOLVERS, UNSAMPLE_SOLVERS,
@@ -17,7 +20,7 @@ from ..samplers.solvers import SOLVERS
 from ..samplers.state import LATENT_KEY, UnsampledState, guidance_fingerprint
 from ..schedules import ays, paths
 from .checked import checked, warn
-from .types import CoherenceType, ContextOptionsType
+from .types import CoherenceType, ContextOptionsType, HighNoiseExpertType
 
 # RewindFlowEdit's defaults (README, FlowEdit or unsampling).
 FLOWEDIT_SOURCE_CFG = 1.0
@@ -60,6 +63,27 @@ def _windowed(node: type[io.ComfyNode], model, options):
     return apply_context_windows(model, options)
 
 
+def _expert_input():
+    return HighNoiseExpertType.Input(
+        "high_noise_expert", optional=True,
+        tooltip="Wan 2.2 A14B: the high-noise expert (RewindHighNoiseExpert), which takes the steps at and above "
+                "its boundary; 'model' and 'cfg' are then the low-noise expert's. Connect one to both passes, "
+                "with the same boundary, so the resampler switches where the unsampler did.")
+
+
+def _experts(node: type[io.ComfyNode], model, cfg: float, high: HighNoiseExpert | None, options) -> dict[str, Expert]:
+    """The pass's models by expert, each in Rewind's windows when connected; the pair checked before either loads."""
+    if high is not None:
+        check_expert_pair(model, high.model)
+    experts = {LOW: Expert(model, cfg), **({HIGH: Expert(high.model, high.cfg)} if high is not None else {})}
+    return {name: Expert(_windowed(node, expert.model, options), expert.cfg) for name, expert in experts.items()}
+
+
+def _expert_notes(segments: tuple[Segment, ...], high: HighNoiseExpert | None) -> list[str]:
+    note = idle_expert_note(segments, high.boundary) if high is not None else None
+    return [note] if note else []
+
+
 class RewindUnsampler(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -90,6 +114,7 @@ class RewindUnsampler(io.ComfyNode):
                              tooltip="Fixed-point iterations (model calls) per step in exact modes; for 'bdia' only "
                                      "the first step from the clean latent uses them."),
                 _context_input(),
+                _expert_input(),
             ],
             outputs=[io.Latent.Output(display_name="noise",
                                       tooltip="The unsampled noise, carrying what the resampler needs to retrace it.")],
@@ -98,21 +123,24 @@ class RewindUnsampler(io.ComfyNode):
     @classmethod
     @checked
     def execute(cls, model, positive, negative, latent, cfg, sigmas, solver, exact_iterations=DEFAULT_EXACT_ITERATIONS,
-                context_options=None) -> io.NodeOutput:
+                context_options=None, high_noise_expert=None) -> io.NodeOutput:
         check_latent(model, latent["samples"])
+        experts = _experts(cls, model, cfg, high_noise_expert, context_options)
         path = as_path(sigmas, "unsample")
         notes = check_schedule(model, path)
         ensure_trajectory_fits(model, latent["samples"], path)
-        for note in [*notes, *short_of_model_noise(model, path)]:
-            warn(cls, note)
         sampler = unsample_sampler(solver, exact_iterations, record_trajectory=True)
-        samples = run(_windowed(cls, model, context_options), positive, negative, latent, cfg, sampler, path)
+        boundary = high_noise_expert.boundary if high_noise_expert is not None else None
+        segments = split_path(path, "unsample", sampler.solver, sampler.exact_iterations, boundary)
+        for note in [*notes, *short_of_model_noise(model, path), *_expert_notes(segments, high_noise_expert)]:
+            warn(cls, note)
+        samples, result = run_pass(experts, positive, negative, latent, sampler, path, segments)
         # The trajectory is already in host memory (RewindSampler offloads it as it goes).
-        result = sampler.result
+        guidance = guidance_fingerprint(positive, negative, cfg, high_noise_expert.cfg if high_noise_expert else None)
         state = UnsampledState(tuple(path), sampler.solver, sampler.exact_iterations > 0, model_family(model),
                                tuple(samples.shape), result.trajectory,
                                offload(result.previous) if result.previous is not None else None,
-                               noise_rounding(model, result.x, samples), guidance_fingerprint(positive, negative, cfg))
+                               noise_rounding(model, result.x, samples), guidance, boundary)
         return io.NodeOutput({**latent, "samples": samples, LATENT_KEY: state})
 
 
@@ -141,6 +169,7 @@ class RewindResampler(io.ComfyNode):
                 _context_input(),
                 CoherenceType.Input("coherence", optional=True,
                                     tooltip="Latent-coherence guidance (RewindLatentCoherence) against drift and flicker."),
+                _expert_input(),
             ],
             outputs=[io.Latent.Output(display_name="latent")],
         )
@@ -148,19 +177,55 @@ class RewindResampler(io.ComfyNode):
     @classmethod
     @checked
     def execute(cls, model, positive, negative, latent, cfg, solver, sigmas=None, context_options=None,
-                coherence=None) -> io.NodeOutput:
+                coherence=None, high_noise_expert=None) -> io.NodeOutput:
         check_latent(model, latent["samples"])
+        experts = _experts(cls, model, cfg, high_noise_expert, context_options)
         plan = plan_resample(latent.get(LATENT_KEY), tuple(latent["samples"].shape), solver, model_family(model),
                              as_path(sigmas, "resample") if sigmas is not None else None,
-                             guidance_fingerprint(positive, negative, cfg))
-        for note in [*plan.notes, *check_schedule(model, list(plan.path))]:
+                             guidance_fingerprint(positive, negative, cfg,
+                                                  high_noise_expert.cfg if high_noise_expert else None),
+                             high_noise_expert.boundary if high_noise_expert is not None else None)
+        for note in [*plan.notes, *check_schedule(model, list(plan.path)), *_expert_notes(plan.segments, high_noise_expert)]:
             warn(cls, note)
         sampler = RewindSampler("resample", plan.solver, hook_factory=coherence.make_hook if coherence is not None else None,
                                 trajectory=plan.trajectory, previous=plan.previous, noise_rounding=plan.noise_rounding,
                                 coupling=plan.coupling)
         clean = {k: v for k, v in latent.items() if k != LATENT_KEY}
-        samples = run(_windowed(cls, model, context_options), positive, negative, clean, cfg, sampler, list(plan.path))
+        samples, _ = run_pass(experts, positive, negative, clean, sampler, list(plan.path), plan.segments)
         return io.NodeOutput({**clean, "samples": samples})
+
+
+class RewindHighNoiseExpert(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="RewindHighNoiseExpert",
+            display_name="Rewind High-Noise Expert (Wan 2.2)",
+            category="Rewind/sampling",
+            description="Wan 2.2 A14B's second model for Rewind Unsampler and Resampler: the high-noise expert takes "
+                        "every step that evaluates the model at or above the boundary, the sampler's own model (the "
+                        "low-noise expert) the rest, in both passes, so the roundtrip stays exact through the switch. "
+                        "Only one expert is on the GPU at a time.",
+            inputs=[
+                io.Model.Input("high_noise_model",
+                               tooltip="Wan 2.2 A14B's high-noise expert (wan2.2_t2v_high_noise_14B or the i2v one); "
+                                       "its low-noise twin goes into the sampler's 'model'."),
+                io.Float.Input("boundary", default=T2V_BOUNDARY, min=0.0, max=1.0, step=0.005, round=0.001,
+                               tooltip=f"The flow sigma where the experts switch: the high-noise expert at and above "
+                                       f"it. Wan 2.2's own: {T2V_BOUNDARY} text-to-video, {I2V_BOUNDARY} "
+                                       "image-to-video. Use the same on both passes."),
+                io.Float.Input("cfg", default=1.0, min=0.0, max=30.0, step=0.1, round=0.01,
+                               tooltip="The high-noise expert's guidance in the pass this feeds (the sampler's own "
+                                       "cfg is the low-noise expert's). Unsampler: keep 1.0. Resampler: Wan 2.2 "
+                                       "text-to-video guides its high-noise expert a little harder (4.0 against 3.0)."),
+            ],
+            outputs=[HighNoiseExpertType.Output(display_name="high_noise_expert")],
+        )
+
+    @classmethod
+    @checked
+    def execute(cls, high_noise_model, boundary, cfg) -> io.NodeOutput:
+        return io.NodeOutput(HighNoiseExpert(high_noise_model, boundary, cfg))
 
 
 class RewindAYSScheduler(io.ComfyNode):
@@ -344,5 +409,5 @@ class RewindFlowEdit(io.ComfyNode):
         return io.NodeOutput({**latent, "samples": samples})
 
 
-NODES = [RewindUnsampler, RewindResampler, RewindFlowEdit, RewindAYSScheduler, RewindFlipSigmas, RewindUnsampleSampler,
-         RewindResampleSampler]
+NODES = [RewindUnsampler, RewindResampler, RewindHighNoiseExpert, RewindFlowEdit, RewindAYSScheduler, RewindFlipSigmas,
+         RewindUnsampleSampler, RewindResampleSampler]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -23,6 +23,18 @@ Callback = Callable[[int, torch.Tensor, torch.Tensor, int], None]
 DEFAULT_EXACT_ITERATIONS = 4
 
 
+@dataclass(frozen=True)
+class Carry:
+    """What the first part of a path split in two (one expert each, samplers/experts.py) hands the second,
+    so its steps continue as if the path had never been split: the exact state (a coupled solver's is
+    float64, which the LATENT between the parts would round), the solver's memory (BDIA: the state one
+    level back; dpmpp_2m: the last clean estimate) and the latest clean estimate (exact inversion's guess)."""
+
+    x: torch.Tensor
+    memory: Any = None
+    denoised: torch.Tensor | None = None
+
+
 @dataclass
 class PathResult:
     x: torch.Tensor
@@ -32,6 +44,12 @@ class PathResult:
     # Unsampling with a coupled solver (BDIA) only: the state one level below the end, which the
     # resampler needs along with the end state to retrace the path.
     previous: torch.Tensor | None = None
+    carry: Carry | None = None  # where the path ended, for a later part of it
+
+    def then(self, later: PathResult) -> PathResult:
+        """This part of a path followed by `later`, the part that continued from its carry."""
+        return PathResult(later.x, self.evaluations + later.evaluations, {**self.trajectory, **later.trajectory},
+                          later.previous, later.carry)
 
 
 class _Counted:
@@ -73,6 +91,7 @@ def resample(
     callback: Callback | None = None,
     previous: torch.Tensor | None = None,
     coupling: float = 1.0,
+    carry: Carry | None = None,
 ) -> PathResult:
     """Samples down `path` (descending floats ending at the clean level) from `x`, adding no noise.
 
@@ -81,19 +100,22 @@ def resample(
     unsampler's guidance). Coupled solvers return x in coupling_dtype(x).
     coupling: a coupled solver's weight on the unsampler's corrections (solvers.bdia); below 1 for
     edits, where the whole correction would apply the change in guidance twice.
+    carry: continue from where an earlier part of the path ended (its PathResult.carry); `x` then
+    only gives the model's dtype, and `previous` is not used.
     """
     step_fn = get_solver(solver)
     counted = _Counted(denoise)
     model = counted
     info = info or LoopInfo("resample", tuple(path), frame_axis=0, family=family)
-    memory = None
+    memory = carry.memory if carry is not None else None
     total = len(path) - 1
     start = 0
     model_dtype = x.dtype
+    x = carry.x if carry is not None else x
     if solver in COUPLED_SOLVERS:
         step_fn = functools.partial(step_fn, coupling=coupling)
         model, x = _in_model_dtype(counted, model_dtype), x.to(coupling_dtype(x))
-        if previous is not None and total > 0:
+        if previous is not None and carry is None and total > 0:
             memory, x = (path[0], x), previous.to(x)
             x = _apply_hooks(hooks, x, x, 0, info)
             if callback is not None:
@@ -104,7 +126,7 @@ def resample(
         x = _apply_hooks(hooks, x, denoised, i, info)
         if callback is not None:
             callback(i, denoised, x.to(model_dtype), total)
-    return PathResult(x, counted.calls)
+    return PathResult(x, counted.calls, carry=Carry(x, memory))
 
 
 def unsample(
@@ -118,6 +140,7 @@ def unsample(
     info: LoopInfo | None = None,
     callback: Callback | None = None,
     record: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    carry: Carry | None = None,
 ) -> PathResult:
     """Runs `x` up `path` (ascending floats from the clean level) to noise.
 
@@ -129,6 +152,8 @@ def unsample(
     later step is BDIA's, algebraically inverted by the resampler: one model call per step.
     record: when given, the state at every level is kept as record(x) (e.g. an async copy to host
     memory) in PathResult.trajectory, for coherence anchors.
+    carry: continue from where an earlier part of the path ended (its PathResult.carry); `x` then
+    only gives the model's dtype, and the level the carry stands on is already recorded.
     """
     coupled = solver in COUPLED_SOLVERS
     if exact_iterations and solver not in ONE_STEP_SOLVERS and not coupled:
@@ -140,20 +165,21 @@ def unsample(
     counted = _Counted(denoise)
     model = counted
     model_dtype = x.dtype
+    if carry is not None:
+        x = carry.x
     if coupled:
         model, x = _in_model_dtype(counted, model_dtype), x.to(coupling_dtype(x))
     info = info or LoopInfo("unsample", tuple(path), frame_axis=0, family=family)
-    trajectory = {path[0]: record(x.to(model_dtype))} if record else {}
-    memory = None
-    last_denoised = x  # the clean estimate at the start is the input itself
+    trajectory = {path[0]: record(x.to(model_dtype))} if record and carry is None else {}
+    memory = carry.memory if carry is not None else None
+    # the clean estimate at the start of a whole path is the input itself
+    last_denoised = carry.denoised if carry is not None else x
     total = len(path) - 1
-    previous = None
     for i in range(total):
         s, t = path[i], path[i + 1]
-        if coupled and i > 0:
-            before = x
-            x, denoised, _ = step_fn(model, x, s, t, family, (path[i - 1], previous))
-            previous = before
+        before = x
+        if coupled and memory is not None:
+            x, denoised, _ = step_fn(model, x, s, t, family, memory)
         elif exact_iterations:
             retraced = get_solver("euler") if coupled else step_fn
             guess = _explicit_guess(x, last_denoised, s, t, family)
@@ -163,18 +189,19 @@ def unsample(
                 landed, latest["denoised"], _ = retraced(model, y, t, s, family, None)
                 return target - landed
 
-            previous = x
             x = anderson_fixed_point(residual, guess, exact_iterations)
             denoised = last_denoised = latest["denoised"]
         else:
-            previous = x
             x, denoised, memory = step_fn(model, x, max(s, CLEAN_SIGMA_FLOOR), t, family, memory)
+        if coupled:  # BDIA's next step (and the resampler) needs the state one level back, at its own sigma
+            memory = (s, before)
         x = _apply_hooks(hooks, x, denoised, i, info)
         if record:
             trajectory[t] = record(x.to(model_dtype))
         if callback is not None:
             callback(i, denoised, x.to(model_dtype), total)
-    return PathResult(x, counted.calls, trajectory, previous if coupled else None)
+    previous = memory[1] if coupled and memory is not None else None
+    return PathResult(x, counted.calls, trajectory, previous, Carry(x, memory, last_denoised))
 
 
 def _explicit_guess(x, denoised, s, t, family):

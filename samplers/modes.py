@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .experts import Segment, expert_mismatch, split_path
 from .solvers import COUPLED_SOLVERS, SOLVERS
 from .state import UnsampledState
 
@@ -46,6 +47,7 @@ class ResamplePlan:
     retrace: bool  # start from the unsampler's last two coupled states, not from the noise alone
     coupling: float = 1.0  # weight of the unsampler's coupled corrections when retracing (UnsampledState.coupling_for)
     notes: tuple[str, ...] = ()  # worth a warning: the run is not the exact roundtrip the user may expect
+    segments: tuple[Segment, ...] = ()  # the path's steps by expert (samplers/experts.py)
 
     @property
     def trajectory(self):
@@ -62,11 +64,12 @@ class ResamplePlan:
 
 
 def plan_resample(state: UnsampledState | None, shape: tuple[int, ...], solver: str, family: str,
-                  sigmas_path: list[float] | None, guidance: str = "") -> ResamplePlan:
+                  sigmas_path: list[float] | None, guidance: str = "", boundary: float | None = None) -> ResamplePlan:
     """The resampler's run for a latent carrying `state` (None: a plain latent), given the solver option,
-    the model's family, the connected schedule (None: unconnected), noise -> clean, and the resampler's
-    guidance_fingerprint: a coupled path is retraced exactly under the unsampler's own guidance and with
-    damped corrections for an edit."""
+    the model's family, the connected schedule (None: unconnected), noise -> clean, the resampler's
+    guidance_fingerprint and its experts' boundary (None: one model): a coupled path is retraced exactly
+    under the unsampler's own guidance and with damped corrections for an edit; two experts switch where
+    the unsampler's did, or not at all."""
     state, dropped = usable_state(state, shape, sigmas_path is not None)
     notes = [dropped] if dropped else []
     if state is None and sigmas_path is None:
@@ -75,6 +78,9 @@ def plan_resample(state: UnsampledState | None, shape: tuple[int, ...], solver: 
     if state is not None and state.family != family:
         raise ValueError(f"the latent was unsampled with a {state.family} model but this is a {family} model. "
                          "Use the same model family for both passes.")
+    mismatch = expert_mismatch(state.boundary, boundary) if state is not None else None
+    if mismatch:
+        raise ValueError(mismatch)
     path = tuple(sigmas_path) if sigmas_path is not None else tuple(state.resample_path())
     if state is not None and sigmas_path is not None and not starts_where_unsampled(path, state):
         notes.append(f"'sigmas' starts at {path[0]:.4g} but the latent was unsampled to {state.path[-1]:.4g}; the "
@@ -85,7 +91,8 @@ def plan_resample(state: UnsampledState | None, shape: tuple[int, ...], solver: 
                      "on the input. Pick 'match unsampler' for an exact roundtrip.")
     retrace = retraces(state, chosen, sigmas_path is not None)
     coupling = state.coupling_for(guidance) if retrace else 1.0
-    return ResamplePlan(path, chosen, state, retrace, coupling, tuple(notes))
+    return ResamplePlan(path, chosen, state, retrace, coupling, tuple(notes),
+                        split_path(path, "resample", chosen, 0, boundary))
 
 
 def retraces(state: UnsampledState | None, solver: str, sigmas_connected: bool) -> bool:

@@ -27,6 +27,9 @@ class UnsampledState:
     # back and starts from the exact state. Tiny, so harmless on a latent edited in between.
     noise_rounding: torch.Tensor | None = field(default=None, repr=False)
     guidance: str = ""  # guidance_fingerprint of the unsampling pass
+    # Two experts (samplers/experts.py): the sigma at and above which the high-noise expert evaluated the
+    # model, the low-noise one below; with path and solver it says which expert ran each step. None: one model.
+    boundary: float | None = None
 
     def resample_path(self) -> list[float]:
         return list(self.path[::-1])
@@ -38,13 +41,15 @@ class UnsampledState:
         return 1.0 if guidance == self.guidance else EDIT_COUPLING
 
 
-def guidance_fingerprint(positive, negative, cfg: float) -> str:
+def guidance_fingerprint(positive, negative, cfg: float, high_noise_cfg: float | None = None) -> str:
     """A digest of what steers the model in one pass: the conditioning's tensors (by value) and
-    options, and CFG; the negative only when CFG uses it (at exactly 1 ComfyUI skips it). Objects
-    inside the conditioning (a ControlNet, hooks) count by identity: the same object, the same guidance."""
-    digest = hashlib.sha256(repr(float(cfg)).encode())
+    options, and CFG (each expert's, with two); the negative only when some CFG uses it (at exactly 1
+    ComfyUI skips it). Objects inside the conditioning (a ControlNet, hooks) count by identity: the same
+    object, the same guidance."""
+    cfgs = (float(cfg),) if high_noise_cfg is None else (float(cfg), float(high_noise_cfg))
+    digest = hashlib.sha256(repr(cfgs).encode())
     _feed(digest, positive)
-    if cfg != 1.0:
+    if any(value != 1.0 for value in cfgs):
         _feed(digest, negative)
     return digest.hexdigest()
 

@@ -41,12 +41,20 @@ def run_core(node_class, *args) -> tuple:
 
 
 class ModelCallCounter:
-    """Counts model calls through the model's apply wrapper (CFG's cond/uncond batch is one call)."""
+    """Counts model calls through the model's apply wrapper (CFG's cond/uncond batch is one call) and
+    notes the sigma of each (one host read per call: for tests and benches, not for sampling)."""
 
     def __init__(self, model):
-        self.calls = 0
+        self.sigmas: list[float] = []
         model.set_model_unet_function_wrapper(self)
 
+    @property
+    def calls(self) -> int:
+        return len(self.sigmas)
+
+    def reset(self) -> None:
+        self.sigmas = []
+
     def __call__(self, apply_model, args):
-        self.calls += 1
+        self.sigmas.append(float(args["timestep"].flatten()[0]))
         return apply_model(args["input"], args["timestep"], **args["c"])

@@ -71,7 +71,7 @@ def test_default_unsampler_roundtrips_the_learned_model(learned, cfg, min_psnr):
     for condition in CONDITIONS:
         clean = held_out_latents(condition, 4)
         latent = {"samples": model.model.process_latent_out(clean)}
-        counter.calls = 0
+        counter.reset()
         noise = sampling.RewindUnsampler.execute(model, conditioning[condition], conditioning[""], latent, cfg,
                                                  sigmas, default_unsampler()).result[0]
         out = sampling.RewindResampler.execute(model, conditioning[condition], conditioning[""], noise, cfg,
