@@ -247,11 +247,11 @@ def animatediff_recipe(name: str, title: str, summary: str, checkpoint: Model, m
 
 
 def wan_recipe(name: str, title: str, summary: str, unets: list[Model], text: Model, vae: Model, s: Settings,
-               settings: str) -> Graph:
+               settings: str = "") -> Graph:
     """Wan: a flow video model (unets[0]; a second is Wan 2.2 A14B's high-noise expert), its umT5 text encoder
     and VAE; Rewind's windows run on its temporal latent axis."""
     g = Graph(name, STAGES)
-    g.note(model_note(title, summary, [*unets, text, vae], common_settings(s) + settings))
+    g.note(model_note(title, summary, [*unets, text, vae], common_settings(s) + wan_notes(s) + settings))
     loaded = [g.node("UNETLoader", 0, models=[unet], unet_name=unet.name, weight_dtype="default") for unet in unets]
     clip = g.node("CLIPLoader", 0, models=[text], clip_name=text.name, type="wan", device="default")
     vae_loader = g.node("VAELoader", 0, models=[vae], vae_name=vae.name)
@@ -263,8 +263,14 @@ def wan_recipe(name: str, title: str, summary: str, unets: list[Model], text: Mo
     return g
 
 
-def wan_windows(s: Settings, latent_frames: int) -> str:
-    return (f"\n- Context windows of {s.context_length} frames ({latent_frames} latent frames), overlap "
+def wan_notes(s: Settings) -> str:
+    """What every Wan Note says about the schedule, the loader's preset and the windows, read from the presets."""
+    preset = LOAD_PRESETS[s.video_preset]
+    latent_frames = (s.context_length - 1) // preset.temporal_compression + 1
+    return (f"\n- AYS model_type **Wan2.1** (the flow schedule, for every flow model; flow shift 3). The loader's "
+            f"{preset.name} preset: {preset.fps:g} fps, {preset.frame_group}n+1 frames, sizes in multiples of "
+            f"{preset.size_multiple}."
+            f"\n- Context windows of {s.context_length} frames ({latent_frames} latent frames), overlap "
             f"{s.context_overlap}, on the temporal axis: clips up to {s.context_length} frames run in one window, "
             "longer ones slide; **window agreement** coherence keeps the windows' colour in step.")
 
@@ -277,25 +283,23 @@ def wan_settings(video_preset: str, width: int, height: int, frames: int, **opti
 
 def wan21() -> Graph:
     """Wan2.1 T2V 1.3B."""
-    s = wan_settings("Wan2.1 (16 fps, 4n+1 frames, 16 px)", 832, 480, 81, context_overlap=20)
     return wan_recipe(
         "wan21", "Rewind: Wan2.1 (1.3B) video style transfer",
         "Unsample the clip with Wan2.1's flow model, resample with a new prompt. Rewind's flow path ends at "
         "sigma 1 without core's division by (1 - sigma), which is what makes unsampling a flow model possible.",
-        [WAN_UNET], WAN_TEXT, WAN_VAE, s,
-        "\n- AYS model_type **Wan2.1** (flow shift 3); the loader's Wan2.1 preset gives 16 fps, 4n+1 frames, "
-        "sizes in multiples of 16." + wan_windows(s, 21))
+        [WAN_UNET], WAN_TEXT, WAN_VAE, wan_settings("Wan2.1 (16 fps, 4n+1 frames, 16 px)", 832, 480, 81,
+                                                    context_overlap=20))
 
 
 def wan22_a14b() -> Graph:
     """Wan 2.2 A14B T2V: two experts, each pass switching at Wan's boundary."""
-    s = wan_settings("Wan2.2 A14B (16 fps, 4n+1 frames, 16 px)", 832, 480, 81, context_overlap=20)
     return wan_recipe(
         "wan22_a14b", "Rewind: Wan 2.2 (A14B, two experts) video style transfer",
         "Wan 2.2's 14B text-to-video pair: a high-noise expert takes the steps at and above sigma 0.875, the "
         "low-noise expert the rest, in both passes, so the unsampled noise still resamples exactly through the "
         "switch; only one expert is on the GPU at a time.",
-        [WAN22_LOW, WAN22_HIGH], WAN22_TEXT, WAN21_VAE_OF_WAN22, s,
+        [WAN22_LOW, WAN22_HIGH], WAN22_TEXT, WAN21_VAE_OF_WAN22,
+        wan_settings("Wan2.2 A14B (16 fps, 4n+1 frames, 16 px)", 832, 480, 81, context_overlap=20),
         "\n- **Two experts.** The low-noise expert goes into the samplers' **model**, the high-noise one into the two "
         "**High-noise expert** nodes (boundary **0.875**, Wan 2.2's text-to-video value; 0.9 for the image-to-video "
         "pair; the same on both passes). Their **cfg** is the high-noise expert's: 1.0 unsampling, **4.0** "
@@ -303,21 +307,20 @@ def wan22_a14b() -> Graph:
         "expert resamples from sigma 1 down to 0.885 (6 of the 16 steps); a higher flow_shift gives it more."
         "\n- **VRAM (16-24 GB):** each fp8 expert is about 14 GB. Rewind unloads the expert that ran before the "
         "other loads, so one is on the GPU at a time (ComfyUI swaps in weights that do not fit); both stay in "
-        "system RAM, so plan for 40 GB of it with the text encoder. The loader's Wan2.2 A14B preset: 16 fps, "
-        "4n+1 frames, multiples of 16; 832x480 is Wan 2.2's 480p size (1280x720 its 720p)." + wan_windows(s, 21))
+        "system RAM, so plan for 40 GB of it with the text encoder. 832x480 is Wan 2.2's 480p size (1280x720 "
+        "its 720p).")
 
 
 def wan22_5b() -> Graph:
     """Wan 2.2 TI2V 5B: one model on Wan 2.2's own VAE (48 channels, 16x spatial, 24 fps)."""
-    s = wan_settings("Wan2.2 TI2V-5B (24 fps, 4n+1 frames, 32 px)", 1280, 704, 121, context_overlap=24)
     return wan_recipe(
         "wan22_5b", "Rewind: Wan 2.2 (TI2V 5B) video style transfer",
         "Wan 2.2's 5B model on its own high-compression VAE: 1280x704 at 24 fps, 121 frames (5 s) in one "
         "context window.",
-        [WAN22_5B], WAN22_TEXT, WAN22_VAE, s,
-        "\n- AYS model_type **Wan2.1** (the flow schedule serves every flow model, flow shift 3). The loader's "
-        "Wan2.2 TI2V-5B preset: 24 fps, 4n+1 frames, sizes in multiples of 32; 1280x704 is the model's own size."
-        "\n- Wan 2.2's VAE packs 4 frames and 16x16 pixels into one latent of 48 channels." + wan_windows(s, 31) +
+        [WAN22_5B], WAN22_TEXT, WAN22_VAE,
+        wan_settings("Wan2.2 TI2V-5B (24 fps, 4n+1 frames, 32 px)", 1280, 704, 121, context_overlap=24),
+        "\n- Wan 2.2's VAE packs 4 frames and 16x16 pixels into one latent of 48 channels; 1280x704 is the "
+        "model's own size."
         "\n- **VRAM:** the 5B model is 10 GB in fp16 and the activations of a 121-frame 1280x704 window come on "
         "top: on 16 GB, lower context_length (e.g. 61 frames, overlap 12).")
 
