@@ -34,6 +34,8 @@ COMFY_MODELS = {
     "SD1.5": ComfyModel(comfy.supported_models.SD15, comfy.model_base.BaseModel, 768, None, 2.5),
     "SDXL": ComfyModel(comfy.supported_models.SDXL, comfy.model_base.SDXL, 2048, 1280, 2.5),
     "Wan2.1": ComfyModel(comfy.supported_models.WAN21_T2V, comfy.model_base.WAN21, 4096, None, 1.0),
+    # Wan 2.2 TI2V-5B: its own VAE's 48 channels at 16x; the umT5 text encoder of Wan2.1.
+    "Wan2.2 TI2V-5B": ComfyModel(comfy.supported_models.WAN22_T2V, comfy.model_base.WAN22, 4096, None, 1.0),
 }
 
 

@@ -241,7 +241,7 @@ class RewindAYSScheduler(io.ComfyNode):
             inputs=[
                 io.Combo.Input("model_type", options=list(ays.MODEL_TYPES), default="SD1",
                                tooltip="SD1 for SD1.5/AnimateDiff, SDXL for SDXL/Hotshot-XL, Wan2.1 for every flow model "
-                                       "(Wan, HunyuanVideo, LTX-Video, Mochi). Cosmos Predict2 samples in EDM sigmas up "
+                                       "(Wan 2.1, Wan 2.2 A14B and TI2V-5B, HunyuanVideo, LTX-Video, Mochi). Cosmos Predict2 samples in EDM sigmas up "
                                        "to 80: SVD (or SD1) with the model connected."),
                 io.Int.Input("steps", default=16, min=1, max=1000, tooltip="Number of steps."),
                 io.Float.Input("denoise", default=1.0, min=0.0, max=1.0, step=0.01,

@@ -45,11 +45,14 @@ SDXL = ModelType("SDXL", "eps", 4, "SDXL", ays_table="SDXL", ays_option="SDXL", 
 SVD = ModelType("SVD", "eps", 4, "SD15", ays_table="SVD", ays_option="SVD")
 # SD1.5 with a motion module: SD1.5's latents and schedule, at the rate the motion modules learned.
 ANIMATEDIFF = ModelType("AnimateDiff", "eps", 4, "SD15", fps=8.0, load_preset="AnimateDiff (8 px, 8 fps)")
-# Wan 2.2's A14B experts take Wan2.1's VAE and rate: they are this row too.
 WAN21 = ModelType("Wan2.1", "flow", 16, "Wan21", temporal_compression=4, size_multiple=16, fps=16.0, ays_table="SD1",
                   ays_option="Wan2.1", load_preset="Wan2.1 (16 fps, 4n+1 frames, 16 px)")
 # The flow rows below take RewindAYSScheduler's Wan2.1 schedule: it lives in flow sigmas, which every
 # flow model maps to its own timesteps, so one schedule serves them all.
+# Wan 2.2 A14B (two experts: samplers/experts.py) takes Wan2.1's VAE, rate and sizes (its official 1280x720 and
+# 832x480 are multiples of 16); a row of its own so the loader names it.
+WAN22_A14B = ModelType("Wan2.2 A14B", "flow", 16, "Wan21", temporal_compression=4, size_multiple=16, fps=16.0,
+                       load_preset="Wan2.2 A14B (16 fps, 4n+1 frames, 16 px)")
 WAN22_5B = ModelType("Wan2.2 TI2V-5B", "flow", 48, "Wan22", spatial_compression=16, temporal_compression=4,
                      size_multiple=32, fps=24.0, load_preset="Wan2.2 TI2V-5B (24 fps, 4n+1 frames, 32 px)")
 HUNYUAN_VIDEO = ModelType("HunyuanVideo", "flow", 16, "HunyuanVideo", temporal_compression=4, size_multiple=16,
@@ -65,7 +68,7 @@ MOCHI = ModelType("Mochi", "flow", 12, "Mochi", temporal_compression=6, size_mul
 COSMOS_PREDICT2 = ModelType("Cosmos Predict2", "eps", 16, "Wan21", temporal_compression=4, size_multiple=16, fps=16.0,
                             load_preset="Cosmos Predict2 (16 fps, 4n+1 frames, 16 px)")
 
-MODEL_TYPES = {model.name: model for model in (SD15, SDXL, SVD, ANIMATEDIFF, WAN21, WAN22_5B, HUNYUAN_VIDEO,
+MODEL_TYPES = {model.name: model for model in (SD15, SDXL, SVD, ANIMATEDIFF, WAN21, WAN22_A14B, WAN22_5B, HUNYUAN_VIDEO,
                                                HUNYUAN_VIDEO_15, LTXV, MOCHI, COSMOS_PREDICT2)}
 AYS_OPTIONS = {model.ays_option: model for model in MODEL_TYPES.values() if model.ays_option}
 LOAD_PRESETS = {model.load_preset: model for model in MODEL_TYPES.values() if model.load_preset}

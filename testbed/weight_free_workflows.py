@@ -19,8 +19,11 @@ LOADER_OUTPUTS = {
 }
 DROPPED = {"CLIPLoader"}
 # Core-only recipes and the reference model type standing in for each; (frames, context length, overlap) in pixel frames.
-MODEL_TYPES = {"sd15": "SD1.5", "sdxl": "SDXL", "wan21": "Wan2.1"}
-TINY = {"SD1.5": (5, 2, 0), "SDXL": (5, 2, 0), "Wan2.1": (9, 5, 4)}
+MODEL_TYPES = {"sd15": "SD1.5", "sdxl": "SDXL", "wan21": "Wan2.1", "wan22_a14b": "Wan2.1", "wan22_5b": "Wan2.2 TI2V-5B"}
+TINY = {"SD1.5": (5, 2, 0), "SDXL": (5, 2, 0), "Wan2.1": (9, 5, 4), "Wan2.2 TI2V-5B": (9, 5, 4)}
+# A second diffusion model (Wan 2.2 A14B's high-noise expert) becomes a reference model of its own, over
+# other data: two experts that differ, each loaded and unloaded on its own.
+SECOND_MODEL_ID, SECOND_MODEL_DATA = "reference_high_noise", "gaussian"
 
 
 def load_api(name: str) -> dict:
@@ -46,10 +49,11 @@ def with_reference_model(workflow: dict, model_type: str) -> dict:
     ControlNet passed through. Text encoders stay in the prompt, unconnected, so --prompt still finds them."""
     prompt = copy.deepcopy(workflow)
     replaced = {}
+    unets = [node_id for node_id, node in prompt.items() if node["class_type"] == "UNETLoader"]
     for node_id, node in prompt.items():
         kind = node["class_type"]
         for slot, reference_slot in LOADER_OUTPUTS.get(kind, {}).items():
-            replaced[(node_id, slot)] = [REFERENCE_ID, reference_slot]
+            replaced[(node_id, slot)] = [SECOND_MODEL_ID if node_id in unets[1:] else REFERENCE_ID, reference_slot]
         if kind in ("ControlNetApplyAdvanced", "ACN_AdvancedControlNetApply_v2"):
             replaced[(node_id, 0)], replaced[(node_id, 1)] = node["inputs"]["positive"], node["inputs"]["negative"]
 
@@ -60,8 +64,9 @@ def with_reference_model(workflow: dict, model_type: str) -> dict:
 
     for node in prompt.values():
         node["inputs"] = {key: resolve(value) for key, value in node["inputs"].items()}
-    prompt[REFERENCE_ID] = {"class_type": "RewindReferenceModel", "inputs": {"model_type": model_type, "data": "mixture"},
-                            "_meta": {"title": "Reference model (test)"}}
+    prompt[REFERENCE_ID] = reference_node(model_type, "mixture")
+    if unets[1:]:
+        prompt[SECOND_MODEL_ID] = reference_node(model_type, SECOND_MODEL_DATA)
     outputs = [node_id for node_id, node in prompt.items() if node["class_type"] == "RewindVideoCombine"]
     keep = ancestors(prompt, outputs)
     for node_id in list(prompt):
@@ -71,6 +76,11 @@ def with_reference_model(workflow: dict, model_type: str) -> dict:
         elif node_id not in keep or node["class_type"] in DROPPED:
             del prompt[node_id]
     return prompt
+
+
+def reference_node(model_type: str, data: str) -> dict:
+    return {"class_type": "RewindReferenceModel", "inputs": {"model_type": model_type, "data": data},
+            "_meta": {"title": f"Reference model (test, {data})"}}
 
 
 def shrunk(prompt: dict, model_type: str) -> dict:

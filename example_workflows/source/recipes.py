@@ -1,7 +1,7 @@
-"""The five example workflows (recipes): the whole unsampling style transfer, once per model.
+"""The example workflows (recipes): the whole unsampling style transfer, once per model.
 
-Each recipe builds its model (and, where it has one, a weak ControlNet) and hands it to
-``style_transfer``, the one shared chain: video → VAE Encode → AYS (16 steps) → exact (BDIA) unsample
+Each recipe builds its model (and, where it has one, a weak ControlNet or a second expert) and hands it
+to ``style_transfer``, the one shared chain: video → VAE Encode → AYS (16 steps) → exact (BDIA) unsample
 (cfg 1) → zero-noise resample (cfg > 1, coherence) → VAE Decode → Video Combine.
 """
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...presets import LOAD_PRESETS
+from ...samplers.experts import T2V_BOUNDARY
 from .graph import Graph, Model, Node, Output
 
 HF = "https://huggingface.co"
@@ -42,6 +43,22 @@ WAN_UNET = Model("wan2.1_t2v_1.3B_fp16.safetensors", "diffusion_models",
 WAN_TEXT = Model("umt5_xxl_fp8_e4m3fn_scaled.safetensors", "text_encoders",
                  f"{WAN_REPACK}/text_encoders/umt5_xxl_fp8_e4m3fn_scaled.safetensors", WAN_PAGE)
 WAN_VAE = Model("wan_2.1_vae.safetensors", "vae", f"{WAN_REPACK}/vae/wan_2.1_vae.safetensors", WAN_PAGE)
+WAN22_REPACK = f"{HF}/Comfy-Org/Wan_2.2_ComfyUI_Repackaged/resolve/main/split_files"
+WAN22_PAGE = "Hugging Face: Comfy-Org/Wan_2.2_ComfyUI_Repackaged"
+
+
+def wan22_file(name: str, directory: str) -> Model:
+    """A file of Comfy-Org's Wan 2.2 repackage (it also carries the umT5 encoder and Wan2.1's VAE, so a
+    Wan 2.2 workflow downloads from one page)."""
+    return Model(name, directory, f"{WAN22_REPACK}/{directory}/{name}", WAN22_PAGE)
+
+
+WAN22_HIGH = wan22_file("wan2.2_t2v_high_noise_14B_fp8_scaled.safetensors", "diffusion_models")
+WAN22_LOW = wan22_file("wan2.2_t2v_low_noise_14B_fp8_scaled.safetensors", "diffusion_models")
+WAN22_5B = wan22_file("wan2.2_ti2v_5B_fp16.safetensors", "diffusion_models")
+WAN22_TEXT = wan22_file(WAN_TEXT.name, "text_encoders")
+WAN21_VAE_OF_WAN22 = wan22_file(WAN_VAE.name, "vae")
+WAN22_VAE = wan22_file("wan2.2_vae.safetensors", "vae")
 
 
 # The titled groups every workflow is laid out in, left to right, and the node types each holds.
@@ -52,7 +69,7 @@ STAGES = {
     "Video": {"RewindLoadVideo"},
     "Prompts": {"CLIPTextEncode", "Canny", "ControlNetApplyAdvanced", "ACN_AdvancedControlNetApply_v2"},
     "Unsample → resample": {"VAEEncode", "RewindAYSScheduler", "RewindContextOptions", "RewindLatentCoherence",
-                            "RewindUnsampler", "RewindResampler"},
+                            "RewindHighNoiseExpert", "RewindUnsampler", "RewindResampler"},
     "Save": {"VAEDecode", "RewindVideoCombine"},
 }
 
@@ -72,17 +89,22 @@ class Settings:
     context_schedule: str | None = None  # None: the model brings its own windows (AnimateDiff-Evolved)
     context_length: int = 16
     context_overlap: int = 4
+    # Two experts (Wan 2.2 A14B): where they switch, and the high-noise expert's resampling cfg (unsampling: 1),
+    # Wan 2.2 text-to-video's own (4.0 high against 3.0 low).
+    boundary: float = T2V_BOUNDARY
+    high_noise_resample_cfg: float = 4.0
 
 
 @dataclass(frozen=True)
 class Loaded:
-    """What a recipe's loaders provide to the shared chain."""
+    """What a recipe's loaders provide to the shared chain; `model` is the low-noise expert where there are two."""
 
     model: Output
     vae: Output
     positive: Output
     negative: Output
     video: Node
+    high_noise_model: Output | None = None
 
 
 def load_video(g: Graph, s: Settings) -> Node:
@@ -128,12 +150,23 @@ def style_transfer(g: Graph, s: Settings, m: Loaded) -> None:
                        **(windows if s.coherence_mode == "window agreement" else {}))
     conditioning = {"model": m.model, "positive": m.positive, "negative": m.negative}
     noise = g.node("RewindUnsampler", 4, **conditioning, latent=latent["LATENT"], cfg=1.0, sigmas=sigmas["SIGMAS"],
-                   solver="bdia", exact_iterations=4, **windows)
+                   solver="bdia", exact_iterations=4, **windows, **high_noise_expert(g, s, m, 1.0, "unsampling"))
     clean = g.node("RewindResampler", 4, **conditioning, latent=noise["noise"], cfg=s.resample_cfg,
-                   solver="match unsampler", coherence=coherence["coherence"], **windows)
+                   solver="match unsampler", coherence=coherence["coherence"], **windows,
+                   **high_noise_expert(g, s, m, s.high_noise_resample_cfg, "resampling"))
     frames = g.node("VAEDecode", 5, samples=clean["latent"], vae=m.vae)
     g.node("RewindVideoCombine", 5, images=frames["IMAGE"], frame_rate=m.video["fps"], audio=m.video["audio"],
            filename_prefix=f"Rewind/{g.name}", format="video/h264-mp4", crf=19)
+
+
+def high_noise_expert(g: Graph, s: Settings, m: Loaded, cfg: float, stage: str) -> dict:
+    """The input that hands one pass the high-noise expert (none with one model): its own node per pass, as
+    each pass guides it at its own cfg; the same model and boundary on both, so both switch alike."""
+    if m.high_noise_model is None:
+        return {}
+    expert = g.node("RewindHighNoiseExpert", 3, title=f"High-noise expert ({stage})", high_noise_model=m.high_noise_model,
+                    boundary=s.boundary, cfg=cfg)
+    return {"high_noise_expert": expert["high_noise_expert"]}
 
 
 def model_note(title: str, summary: str, models: list[Model], settings: str) -> str:
@@ -213,28 +246,83 @@ def animatediff_recipe(name: str, title: str, summary: str, checkpoint: Model, m
     return g
 
 
-def wan21() -> Graph:
-    """Wan2.1 T2V 1.3B: a flow video model; Rewind's windows run on its temporal latent axis."""
-    s = Settings("Wan2.1", "Wan2.1 (16 fps, 4n+1 frames, 16 px)", 832, 480, 81, resample_cfg=3.0,
-                 coherence_mode="window agreement", coherence_strength=0.3, context_schedule="static",
-                 context_length=81, context_overlap=20)
-    g = Graph("wan21", STAGES)
-    g.note(model_note(
-        "Rewind: Wan2.1 (1.3B) video style transfer",
-        "Unsample the clip with Wan2.1's flow model, resample with a new prompt. Rewind's flow path ends at "
-        "sigma 1 without core's division by (1 - sigma), which is what makes unsampling a flow model possible.",
-        [WAN_UNET, WAN_TEXT, WAN_VAE], common_settings(s) + (
-            "\n- AYS model_type **Wan2.1** (flow shift 3); the loader's Wan2.1 preset gives 16 fps, 4n+1 frames, "
-            "sizes in multiples of 16."
-            "\n- Context windows of 81 frames (21 latent frames), overlap 20, on the temporal axis: clips up to 81 frames "
-            "run in one window, longer ones slide; **window agreement** coherence keeps the windows' colour in step.")))
-    unet = g.node("UNETLoader", 0, models=[WAN_UNET], unet_name=WAN_UNET.name, weight_dtype="default")
-    clip = g.node("CLIPLoader", 0, models=[WAN_TEXT], clip_name=WAN_TEXT.name, type="wan", device="default")
-    vae = g.node("VAELoader", 0, models=[WAN_VAE], vae_name=WAN_VAE.name)
+def wan_recipe(name: str, title: str, summary: str, unets: list[Model], text: Model, vae: Model, s: Settings,
+               settings: str = "") -> Graph:
+    """Wan: a flow video model (unets[0]; a second is Wan 2.2 A14B's high-noise expert), its umT5 text encoder
+    and VAE; Rewind's windows run on its temporal latent axis."""
+    g = Graph(name, STAGES)
+    g.note(model_note(title, summary, [*unets, text, vae], common_settings(s) + wan_notes(s) + settings))
+    loaded = [g.node("UNETLoader", 0, models=[unet], unet_name=unet.name, weight_dtype="default") for unet in unets]
+    clip = g.node("CLIPLoader", 0, models=[text], clip_name=text.name, type="wan", device="default")
+    vae_loader = g.node("VAELoader", 0, models=[vae], vae_name=vae.name)
     video = load_video(g, s)
     pos, neg = text_encoders(g, clip["CLIP"], "an oil painting, thick impasto brush strokes, warm palette")
-    style_transfer(g, s, Loaded(unet["MODEL"], vae["VAE"], pos["CONDITIONING"], neg["CONDITIONING"], video))
+    high = loaded[1]["MODEL"] if len(loaded) > 1 else None
+    style_transfer(g, s, Loaded(loaded[0]["MODEL"], vae_loader["VAE"], pos["CONDITIONING"], neg["CONDITIONING"], video,
+                                high))
     return g
+
+
+def wan_notes(s: Settings) -> str:
+    """What every Wan Note says about the schedule, the loader's preset and the windows, read from the presets."""
+    preset = LOAD_PRESETS[s.video_preset]
+    latent_frames = (s.context_length - 1) // preset.temporal_compression + 1
+    return (f"\n- AYS model_type **Wan2.1** (the flow schedule, for every flow model; flow shift 3). The loader's "
+            f"{preset.name} preset: {preset.fps:g} fps, {preset.frame_group}n+1 frames, sizes in multiples of "
+            f"{preset.size_multiple}."
+            f"\n- Context windows of {s.context_length} frames ({latent_frames} latent frames), overlap "
+            f"{s.context_overlap}, on the temporal axis: clips up to {s.context_length} frames run in one window, "
+            "longer ones slide; **window agreement** coherence keeps the windows' colour in step.")
+
+
+def wan_settings(video_preset: str, width: int, height: int, frames: int, **options) -> Settings:
+    """Every Wan recipe's chain: AYS Wan2.1 (the flow schedule), resample cfg 3, windows as long as the clip."""
+    return Settings("Wan2.1", video_preset, width, height, frames, resample_cfg=3.0, coherence_mode="window agreement",
+                    coherence_strength=0.3, context_schedule="static", context_length=frames, **options)
+
+
+def wan21() -> Graph:
+    """Wan2.1 T2V 1.3B."""
+    return wan_recipe(
+        "wan21", "Rewind: Wan2.1 (1.3B) video style transfer",
+        "Unsample the clip with Wan2.1's flow model, resample with a new prompt. Rewind's flow path ends at "
+        "sigma 1 without core's division by (1 - sigma), which is what makes unsampling a flow model possible.",
+        [WAN_UNET], WAN_TEXT, WAN_VAE, wan_settings("Wan2.1 (16 fps, 4n+1 frames, 16 px)", 832, 480, 81,
+                                                    context_overlap=20))
+
+
+def wan22_a14b() -> Graph:
+    """Wan 2.2 A14B T2V: two experts, each pass switching at Wan's boundary."""
+    return wan_recipe(
+        "wan22_a14b", "Rewind: Wan 2.2 (A14B, two experts) video style transfer",
+        "Wan 2.2's 14B text-to-video pair: a high-noise expert takes the steps at and above sigma 0.875, the "
+        "low-noise expert the rest, in both passes, so the unsampled noise still resamples exactly through the "
+        "switch; only one expert is on the GPU at a time.",
+        [WAN22_LOW, WAN22_HIGH], WAN22_TEXT, WAN21_VAE_OF_WAN22,
+        wan_settings("Wan2.2 A14B (16 fps, 4n+1 frames, 16 px)", 832, 480, 81, context_overlap=20),
+        "\n- **Two experts.** The low-noise expert goes into the samplers' **model**, the high-noise one into the two "
+        "**High-noise expert** nodes (boundary **0.875**, Wan 2.2's text-to-video value; 0.9 for the image-to-video "
+        "pair; the same on both passes). Their **cfg** is the high-noise expert's: 1.0 unsampling, **4.0** "
+        "resampling against the low-noise expert's 3.0, Wan 2.2's own split. With AYS flow shift 3 the high-noise "
+        "expert resamples from sigma 1 down to 0.885 (6 of the 16 steps); a higher flow_shift gives it more."
+        "\n- **VRAM (16-24 GB):** each fp8 expert is about 14 GB. Rewind unloads the expert that ran before the "
+        "other loads, so one is on the GPU at a time (ComfyUI swaps in weights that do not fit); both stay in "
+        "system RAM, so plan for 40 GB of it with the text encoder. 832x480 is Wan 2.2's 480p size (1280x720 "
+        "its 720p).")
+
+
+def wan22_5b() -> Graph:
+    """Wan 2.2 TI2V 5B: one model on Wan 2.2's own VAE (48 channels, 16x spatial, 24 fps)."""
+    return wan_recipe(
+        "wan22_5b", "Rewind: Wan 2.2 (TI2V 5B) video style transfer",
+        "Wan 2.2's 5B model on its own high-compression VAE: 1280x704 at 24 fps, 121 frames (5 s) in one "
+        "context window.",
+        [WAN22_5B], WAN22_TEXT, WAN22_VAE,
+        wan_settings("Wan2.2 TI2V-5B (24 fps, 4n+1 frames, 32 px)", 1280, 704, 121, context_overlap=24),
+        "\n- Wan 2.2's VAE packs 4 frames and 16x16 pixels into one latent of 48 channels; 1280x704 is the "
+        "model's own size."
+        "\n- **VRAM:** the 5B model is 10 GB in fp16 and the activations of a 121-frame 1280x704 window come on "
+        "top: on 16 GB, lower context_length (e.g. 61 frames, overlap 12).")
 
 
 def sd15() -> Graph:
@@ -276,4 +364,4 @@ def hotshot_xl() -> Graph:
         SDXL, HOTSHOT, SDXL_CANNY, s, "a stained glass window, bold lead lines, glowing colours", strength=0.3)
 
 
-RECIPES = {graph.name: graph for graph in (sd15(), sdxl(), animatediff(), hotshot_xl(), wan21())}
+RECIPES = {graph.name: graph for graph in (sd15(), sdxl(), animatediff(), hotshot_xl(), wan21(), wan22_a14b(), wan22_5b())}

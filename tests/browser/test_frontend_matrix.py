@@ -25,7 +25,7 @@ from rewind.rewind_queue.api import ComfyAPI
 from rewind.rewind_queue.main_job import reference_workflow
 from rewind.rewind_queue.server import PACK_LINK_NAME, ComfyServer, prepare_base_directory
 from rewind.rewind_queue.workflow import ui_to_api, with_required_defaults
-from rewind.testbed.weight_free_workflows import shrunk, with_reference_model
+from rewind.testbed.weight_free_workflows import MODEL_TYPES, shrunk, with_reference_model
 from rewind.example_workflows.source import RECIPES, WORKFLOWS_DIR
 from rewind.example_workflows.source.graph import NOTE_TYPES
 from rewind.example_workflows.source.schemas import peer_object_info
@@ -41,7 +41,7 @@ RENDERERS = ("classic", "vue")
 # The newest frontend, installed by scripts/install_browser.sh next to the venv.
 LATEST_FRONTEND = Path(os.environ.get("REWIND_CACHE") or ROOT / ".cache") / "frontend-latest"
 # The reference model standing in for each workflow's weights (the run needs no downloads).
-REFERENCE_MODEL_TYPE = {"sd15": "SD1.5", "sdxl": "SDXL", "animatediff": "SD1.5", "hotshot_xl": "SDXL", "wan21": "Wan2.1"}
+REFERENCE_MODEL_TYPE = {**MODEL_TYPES, "animatediff": "SD1.5", "hotshot_xl": "SDXL"}
 # The frontend's media preview widget rides along in the queued prompt; the server ignores it.
 FRONTEND_ONLY_INPUTS = {"video-preview"}
 # WCAG AA for body text.

@@ -79,8 +79,8 @@ def test_the_repos_peer_schemas_hold_exactly_the_peer_node_types_the_workflows_u
     assert peer - placed == set(), "trimmed copy holds node types no workflow uses"
 
 
-def test_there_are_five_recipes_in_both_formats():
-    assert NAMES == ["animatediff", "hotshot_xl", "sd15", "sdxl", "wan21"]
+def test_there_are_seven_recipes_in_both_formats():
+    assert NAMES == ["animatediff", "hotshot_xl", "sd15", "sdxl", "wan21", "wan22_5b", "wan22_a14b"]
     for name in NAMES:
         assert (WORKFLOWS_DIR / f"{name}.json").is_file() and (WORKFLOWS_DIR / "api" / f"{name}.json").is_file()
 
@@ -163,3 +163,18 @@ def test_the_style_transfer_recipe_holds(name):
     assert "coherence" in resampler["inputs"]
     uses_ade = any(n["class_type"].startswith("ADE_") for n in api.values())
     assert ("context_options" in resampler["inputs"]) != uses_ade, "one windowing: Rewind's or AnimateDiff-Evolved's"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_two_experts_switch_alike_on_both_passes(name):
+    """Wan 2.2 A14B: the same high-noise model (not the sampler's own) and boundary on the unsampler and the
+    resampler, unsampled at cfg 1 and resampled above it; one-model recipes give neither pass an expert."""
+    _, api = load(name)
+    passes = [n["inputs"] for n in api.values() if n["class_type"] in ("RewindUnsampler", "RewindResampler")]
+    experts = [api[inputs["high_noise_expert"][0]]["inputs"] for inputs in passes if "high_noise_expert" in inputs]
+    assert len(experts) == (2 if name == "wan22_a14b" else 0)
+    if experts:
+        unsampling, resampling = experts
+        assert unsampling["high_noise_model"] == resampling["high_noise_model"] != passes[0]["model"]
+        assert unsampling["boundary"] == resampling["boundary"] == 0.875
+        assert unsampling["cfg"] == 1.0 < resampling["cfg"]

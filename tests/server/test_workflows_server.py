@@ -22,7 +22,8 @@ SAMPLE = REPO_ROOT / "assets" / "sample.mp4"
 def test_the_server_serves_the_ui_workflows_as_templates(comfy_server):
     api = ComfyAPI(comfy_server.url)
     listed = api.get_json("/api/workflow_templates")
-    assert sorted(listed.get("rewind", [])) == ["animatediff", "hotshot_xl", "sd15", "sdxl", "wan21"]
+    assert sorted(listed.get("rewind", [])) == ["animatediff", "hotshot_xl", "sd15", "sdxl", "wan21", "wan22_5b",
+                                                 "wan22_a14b"]
     served = api.get_json("/api/workflow_templates/rewind/sd15.json")
     assert served == json.loads((WORKFLOWS_DIR / "sd15.json").read_text())
 

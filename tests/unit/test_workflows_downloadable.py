@@ -22,7 +22,8 @@ TEMPLATE_FOLDER_NAMES = ("example_workflows", "example", "examples", "workflow",
 
 
 def test_the_example_workflows_are_there():
-    assert {path.stem for path in WORKFLOWS} >= {"sd15", "sdxl", "animatediff", "hotshot_xl", "wan21"}
+    assert {path.stem for path in WORKFLOWS} >= {"sd15", "sdxl", "animatediff", "hotshot_xl", "wan21", "wan22_a14b",
+                                                 "wan22_5b"}
 
 
 def test_templates_live_in_example_workflows_alone_so_nothing_is_served_twice():
