@@ -71,17 +71,22 @@ def evaluation_sigmas(path, direction: str, solver: str, exact_iterations: int) 
 
 def split_path(path, direction: str, solver: str, exact_iterations: int,
                boundary: float | None) -> tuple[Segment, ...]:
-    """The path's steps grouped into runs of one expert each: HIGH where the step evaluates at or above
-    `boundary`, LOW below. With no boundary (one model) the whole path is one LOW segment: the sampler's
-    own model is the low-noise expert."""
+    """The path's steps grouped into runs of one expert each (split_steps). With no boundary (one model)
+    the whole path is one LOW segment: the sampler's own model is the low-noise expert."""
+    return split_steps(evaluation_sigmas(path, direction, solver, exact_iterations), boundary)
+
+
+def split_steps(sigmas, boundary: float | None, first_step: int = 0) -> tuple[Segment, ...]:
+    """Steps first_step, first_step + 1, ..., which first evaluate the model at `sigmas`, grouped into
+    runs of one expert each: HIGH where the step evaluates at or above `boundary`, LOW below. With no
+    boundary they are all one LOW segment."""
     if boundary is None:
-        return (Segment(LOW, 0, len(path) - 1),)
-    experts = [HIGH if sigma >= boundary else LOW for sigma in evaluation_sigmas(path, direction, solver,
-                                                                                  exact_iterations)]
+        return (Segment(LOW, first_step, first_step + len(sigmas)),)
+    experts = [HIGH if sigma >= boundary else LOW for sigma in sigmas]
     segments, start = [], 0
     for step in range(1, len(experts) + 1):
         if step == len(experts) or experts[step] != experts[start]:
-            segments.append(Segment(experts[start], start, step))
+            segments.append(Segment(experts[start], first_step + start, first_step + step))
             start = step
     return tuple(segments)
 
