@@ -4,12 +4,12 @@ Wan 2.2 denoises with a high-noise expert while the step's noise level is at or 
 with a low-noise expert below it (`wan/text2video.py`: `t >= boundary`, t being the shifted sigma
 times 1000, so the boundary is a sigma in ComfyUI's terms: 0.875 text-to-video, 0.9 image-to-video).
 Rewind applies that rule to the sigma where each step first evaluates the model, in both passes. A
-resampling step evaluates at its start. An unsampling step evaluates where the resampling step that
-undoes it does: BDIA's step from s calls the model at s, and the resampler inverts it with the same
-call; an exact mode's fixed point calls the model at the step's upper end, where the resampling step
-it inverts starts. So every model call the two passes share is made by the same expert, and the
-roundtrip stays exact through the switch. A two-call step (heun) keeps its expert for both calls, as
-one KSampler step does.
+resampling step evaluates at its start (so does a FlowEdit step: samplers/flowedit.py). An unsampling
+step evaluates where the resampling step that undoes it does: BDIA's step from s calls the model at s,
+and the resampler inverts it with the same call; an exact mode's fixed point calls the model at the
+step's upper end, where the resampling step it inverts starts. So every model call the two passes
+share is made by the same expert, and the roundtrip stays exact through the switch. A two-call step
+(heun) keeps its expert for both calls, as one KSampler step does.
 
 Along a path that sigma only rises (unsampling) or falls (resampling), so the experts take turns at
 most once: the path splits into at most two segments, each run on one expert. Pure decisions: no
