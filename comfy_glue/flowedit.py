@@ -6,8 +6,15 @@ The two guidances evaluate the model at different latents (the noisy source, and
 noise level), which ComfyUI's `calc_cond_batch` cannot put in one batch: it runs every prompt on one
 input. So an edit step costs two guided evaluations, each one model call (CFG batches a prompt with
 its negative).
+
+With two experts (Wan 2.2 A14B) each expert's steps are one sampling run of their own, as in
+sampler.run_pass: ComfyUI loads one model per run, so calling the other expert inside it would run
+weights that are not loaded. The edit's state crosses between the runs (samplers/flowedit.py).
 """
 from __future__ import annotations
+
+import copy
+from typing import Sequence
 
 import torch
 
@@ -19,8 +26,10 @@ import latent_preview
 
 from ..samplers import flowedit
 from ..samplers.checks import check_finite
+from ..samplers.experts import LOW, Segment
+from ..samplers.loop import Carry
 from .model_types import spatial_compression, temporal_compression
-from .sampler import full_precision
+from .sampler import Expert, full_precision, run_segments
 
 SOURCE_KEY = "source_positive"  # the source prompt's entry among the guider's conds
 
@@ -43,13 +52,23 @@ class FlowEditGuider(comfy.samplers.CFGGuider):
 
 
 class FlowEditSampler(comfy.samplers.Sampler):
-    """Runs samplers/flowedit.py from the clean source (the guider's latent_image) along `path`."""
+    """Runs samplers/flowedit.py from the clean source (the guider's latent_image) along `path`: the whole
+    edit, or one expert's part of it (part)."""
 
     def __init__(self, path: list[float], n_max: int, n_min: int, n_avg: int, correlation: float, seed: int,
                  mask: torch.Tensor | None = None):
         self.path, self.n_max, self.n_min, self.n_avg = path, n_max, n_min, n_avg
         self.correlation, self.seed, self.mask = correlation, seed, mask
         self.result = None
+        # A part of the edit (one expert's segment) and what the part before it left; None, None: all of it.
+        self.steps: range | None = None
+        self.carry: Carry | None = None
+
+    def part(self, segment: Segment, carry: Carry | None) -> FlowEditSampler:
+        """This edit's sampler for `segment`'s steps, continuing from `carry`."""
+        part = copy.copy(self)
+        part.steps, part.carry, part.result = range(segment.start, segment.stop), carry, None
+        return part
 
     def sample(self, guider: FlowEditGuider, sigmas, extra_args, callback, noise, latent_image=None, denoise_mask=None,
                disable_pbar=False):
@@ -65,7 +84,7 @@ class FlowEditSampler(comfy.samplers.Sampler):
         mask = self.mask.to(x_src) if self.mask is not None else None
         self.result = flowedit.flowedit(guided(guider.predict_source), guided(guider.predict_noise), x_src, self.path,
                                         flowedit.seeded_normal(x_src, self.seed), self.n_max, self.n_min, self.n_avg,
-                                        self.correlation, mask, callback)
+                                        self.correlation, mask, callback, self.steps, self.carry)
         check_finite(self.result.x, "the edit",
                      "the model returned non-finite values; lower target_cfg, or load the model in fp32 or bf16.")
         return self.result.x
@@ -79,14 +98,25 @@ def edit_mask(model, mask: torch.Tensor, samples: torch.Tensor) -> torch.Tensor:
     return flowedit.latent_mask(mask, tuple(samples.shape), spatial_compression(latent_format), frames_per_latent)
 
 
-def run_flowedit(model, source_positive, target_positive, negative, latent: dict, source_cfg: float,
-                 target_cfg: float, sampler: FlowEditSampler) -> torch.Tensor:
-    """The edited samples (on ComfyUI's intermediate device), through a FlowEditGuider on `model`."""
-    samples = full_precision(comfy.sample.fix_empty_latent_channels(model, latent["samples"]))
-    guider = FlowEditGuider(model, source_positive, target_positive, negative, source_cfg, target_cfg)
-    callback = latent_preview.prepare_callback(model, len(sampler.path) - 1)
-    edited = guider.sample(torch.zeros_like(samples), samples, sampler, torch.tensor(sampler.path), callback=callback,
-                           disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=sampler.seed)
+def run_flowedit(experts: dict[str, Expert], source_positive, target_positive, negative, latent: dict,
+                 source_cfg: float, sampler: FlowEditSampler, segments: Sequence[Segment]) -> torch.Tensor:
+    """The edited samples (on ComfyUI's intermediate device), each segment through a FlowEditGuider on its
+    expert, whose cfg is the target's (the source's is `source_cfg` on both: see RewindFlowEdit).
+    No segments (n_max 0): the source itself."""
+    samples = full_precision(comfy.sample.fix_empty_latent_channels(experts[LOW].model, latent["samples"]))
+    if not segments:
+        return samples
+
+    def run_part(expert: Expert, segment: Segment, carry: Carry | None):
+        part = sampler.part(segment, carry)
+        guider = FlowEditGuider(expert.model, source_positive, target_positive, negative, source_cfg, expert.cfg)
+        callback = latent_preview.prepare_callback(expert.model, len(sampler.path) - 1)
+        # The whole schedule as sigmas in every part: core's hooks and context handler place a step by it.
+        edited = guider.sample(torch.zeros_like(samples), samples, part, torch.tensor(sampler.path),
+                               callback=callback, disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=sampler.seed)
+        return edited, part.result
+
+    edited, _ = run_segments(experts, segments, run_part)
     edited = edited.to(comfy.model_management.intermediate_device())
     if sampler.mask is None:
         return edited

@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import torch
 
@@ -166,31 +166,49 @@ class Expert(NamedTuple):
     cfg: float
 
 
+# Runs one expert's segment continuing from a carry: (its samples, its PathResult).
+RunPart = Callable[[Expert, Segment, "loop.Carry | None"], "tuple[torch.Tensor, loop.PathResult]"]
+
+
 def run_pass(experts: dict[str, Expert], positive, negative, latent: dict, sampler: RewindSampler,
              path: list[float], segments: Sequence[Segment]) -> tuple[torch.Tensor, loop.PathResult]:
     """Runs `sampler` along `path`, each segment on its expert (samplers/experts.py), and returns the new
     samples and the whole path's result.
 
-    ComfyUI's guider samples with one model, so each segment is one run of its own; the part after the
-    switch continues from the exact state and solver memory the part before left (loop.Carry), never from
-    the LATENT in between, which would round a coupled pair's float64 state. Every part reads the pass's
-    own latent, so a noise mask keeps its meaning. Before the next expert loads, the one that ran is taken
-    off the device: one expert's weights at a time, where core would keep both wherever they fit."""
-    result = None
-    for index, segment in enumerate(segments):
+    The part after the switch continues from the exact state and solver memory the part before left
+    (loop.Carry), never from the LATENT in between, which would round a coupled pair's float64 state.
+    Every part reads the pass's own latent, so a noise mask keeps its meaning."""
+    def run_part(expert: Expert, segment: Segment, carry: loop.Carry | None):
+        part = sampler.part(path, segment.start, carry)
+        return run(expert.model, positive, negative, latent, expert.cfg, part, list(segment.levels(path))), part.result
+
+    return run_segments(experts, segments, run_part)
+
+
+def run_segments(experts: dict[str, Expert], segments: Sequence[Segment], run_part: RunPart
+                 ) -> tuple[torch.Tensor, loop.PathResult]:
+    """Runs each segment on its expert with `run_part(expert, segment, carry)`, which returns the part's
+    samples and result, each part continuing from the carry of the one before; returns the last part's
+    samples and the whole path's result.
+
+    ComfyUI's guider samples with one model, so each segment is one run of its own. Before an expert
+    loads, the other is taken off the device (the one that ran before, or one an earlier run left there):
+    one expert's weights at a time, where core would keep both wherever they fit."""
+    samples, result = None, None
+    for segment in segments:
         expert = experts[segment.expert]
-        if index:
-            release(experts[segments[index - 1].expert].model, expert.model)
-        part = sampler.part(path, segment.start, result.carry if result is not None else None)
-        samples = run(expert.model, positive, negative, latent, expert.cfg, part, list(segment.levels(path)))
-        result = part.result if result is None else result.then(part.result)
+        for name, idle in experts.items():
+            if name != segment.expert:
+                release(idle.model, expert.model)
+        samples, part = run_part(expert, segment, result.carry if result is not None else None)
+        result = part if result is None else result.then(part)
     return samples, result
 
 
-def release(outgoing, incoming) -> None:
-    """Unloads the expert that ran before `incoming` runs, unless the two share their weights."""
-    if not incoming.is_clone(outgoing):
-        unload(outgoing)
+def release(idle, incoming) -> None:
+    """Unloads the `idle` expert before `incoming` runs, unless the two share their weights."""
+    if not incoming.is_clone(idle):
+        unload(idle)
 
 
 def run(model, positive, negative, latent: dict, cfg: float, sampler: RewindSampler, path: list[float], seed: int = 0):

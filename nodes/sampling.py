@@ -12,7 +12,7 @@ from ..comfy_glue.model_types import model_family
 from ..comfy_glue.sampler import Expert, RewindSampler, as_path, ensure_trajectory_fits, noise_rounding, offload, run_pass
 from ..samplers.experts import (HIGH, I2V_BOUNDARY, LOW, T2V_BOUNDARY, HighNoiseExpert, Segment, idle_expert_note,
                                 split_path)
-from ..samplers.flowedit import check_edit_span
+from ..samplers.flowedit import check_edit_span, split_edit
 from ..samplers.loop import DEFAULT_EXACT_ITERATIONS
 from ..samplers.modes import (BDIA, EXACT, MATCH, RESAMPLE_SOLVERS, SAMPLER_UNSAMPLE_SOLVERS, UNSAMPLE_SOLVERS,
                               plan_resample, unsample_mode)
@@ -63,12 +63,11 @@ def _windowed(node: type[io.ComfyNode], model, options):
     return apply_context_windows(model, options)
 
 
-def _expert_input():
-    return HighNoiseExpertType.Input(
-        "high_noise_expert", optional=True,
-        tooltip="Wan 2.2 A14B: the high-noise expert (RewindHighNoiseExpert), which takes the steps at and above "
-                "its boundary; 'model' and 'cfg' are then the low-noise expert's. Connect one to both passes, "
-                "with the same boundary, so the resampler switches where the unsampler did.")
+def _expert_input(tooltip: str = "Wan 2.2 A14B: the high-noise expert (RewindHighNoiseExpert), which takes the steps at "
+                                  "and above its boundary; 'model' and 'cfg' are then the low-noise expert's. Connect "
+                                  "one to both passes, with the same boundary, so the resampler switches where the "
+                                  "unsampler did."):
+    return HighNoiseExpertType.Input("high_noise_expert", optional=True, tooltip=tooltip)
 
 
 def _experts(node: type[io.ComfyNode], model, cfg: float, high: HighNoiseExpert | None, options) -> dict[str, Expert]:
@@ -202,10 +201,10 @@ class RewindHighNoiseExpert(io.ComfyNode):
             node_id="RewindHighNoiseExpert",
             display_name="Rewind High-Noise Expert (Wan 2.2)",
             category="Rewind/sampling",
-            description="Wan 2.2 A14B's second model for Rewind Unsampler and Resampler: the high-noise expert takes "
-                        "every step that evaluates the model at or above the boundary, the sampler's own model (the "
-                        "low-noise expert) the rest, in both passes, so the roundtrip stays exact through the switch. "
-                        "Only one expert is on the GPU at a time.",
+            description="Wan 2.2 A14B's second model for Rewind Unsampler, Resampler and FlowEdit: the high-noise "
+                        "expert takes every step that evaluates the model at or above the boundary, the sampler's own "
+                        "model (the low-noise expert) the rest, in both passes, so the roundtrip stays exact through "
+                        "the switch. Only one expert is on the GPU at a time.",
             inputs=[
                 io.Model.Input("high_noise_model",
                                tooltip="Wan 2.2 A14B's high-noise expert (wan2.2_t2v_high_noise_14B or the i2v one); "
@@ -217,7 +216,8 @@ class RewindHighNoiseExpert(io.ComfyNode):
                 io.Float.Input("cfg", default=1.0, min=0.0, max=30.0, step=0.1, round=0.01,
                                tooltip="The high-noise expert's guidance in the pass this feeds (the sampler's own "
                                        "cfg is the low-noise expert's). Unsampler: keep 1.0. Resampler: Wan 2.2 "
-                                       "text-to-video guides its high-noise expert a little harder (4.0 against 3.0)."),
+                                       "text-to-video guides its high-noise expert a little harder (4.0 against "
+                                       "3.0). FlowEdit: the target guidance of its steps."),
             ],
             outputs=[HighNoiseExpertType.Output(display_name="high_noise_expert")],
         )
@@ -382,6 +382,9 @@ class RewindFlowEdit(io.ComfyNode):
                                       "source's size in pixels or latents, one mask or one per frame. Without it, "
                                       "the latent's noise mask (Set Latent Noise Mask) is used if it has one."),
                 _context_input(),
+                _expert_input("Wan 2.2 A14B: the high-noise expert (RewindHighNoiseExpert) edits the steps at and "
+                              "above its boundary with its cfg as target_cfg; 'model' and target_cfg are then the "
+                              "low-noise expert's, and source_cfg guides the source on both."),
             ],
             outputs=[io.Latent.Output(display_name="latent", tooltip="The edited latent.")],
         )
@@ -389,10 +392,18 @@ class RewindFlowEdit(io.ComfyNode):
     @classmethod
     @checked
     def execute(cls, model, source_positive, target_positive, negative, latent, sigmas, source_cfg, target_cfg, n_max,
-                n_min, n_avg, noise_correlation, seed, mask=None, context_options=None) -> io.NodeOutput:
+                n_min, n_avg, noise_correlation, seed, mask=None, context_options=None,
+                high_noise_expert=None) -> io.NodeOutput:
+        """With a high_noise_expert its cfg is the target guidance of the steps at and above its boundary,
+        and source_cfg stays the source guidance on both sides. The source guidance only has to reproduce
+        the source's own velocity, which does not change at the boundary, and the edit is the difference
+        of the two: equal prompts and cfgs give the source back through the switch, and a harder-guided
+        high-noise expert (Wan 2.2 text-to-video: 4.0 against 3.0) pushes the layout harder, as it does
+        when generating."""
         if model_family(model) != "flow":
             raise ValueError("'model' is an SD-type model (x = x0 + sigma * noise); FlowEdit moves along a flow "
                              "model's straight paths. Use RewindUnsampler -> RewindResampler for this model.")
+        experts = _experts(cls, model, target_cfg, high_noise_expert, context_options)
         if LATENT_KEY in latent:
             raise ValueError("'latent' is RewindUnsampler's noise; FlowEdit starts from the clean source. Connect "
                              "the latent the unsampler was given (VAE Encode, Rewind Load Video).")
@@ -403,9 +414,12 @@ class RewindFlowEdit(io.ComfyNode):
             warn(cls, note)
         given_mask = mask if mask is not None else latent.get("noise_mask")
         shaped_mask = edit_mask(model, given_mask, latent["samples"]) if given_mask is not None else None
+        segments = split_edit(path, n_max, high_noise_expert.boundary if high_noise_expert is not None else None)
+        for note in _expert_notes(segments, high_noise_expert):
+            warn(cls, note)
         sampler = FlowEditSampler(path, n_max, n_min, n_avg, noise_correlation, seed, shaped_mask)
-        samples = run_flowedit(_windowed(cls, model, context_options), source_positive, target_positive, negative,
-                               latent, source_cfg, target_cfg, sampler)
+        samples = run_flowedit(experts, source_positive, target_positive, negative, latent, source_cfg, sampler,
+                               segments)
         return io.NodeOutput({**latent, "samples": samples})
 
 

@@ -4,12 +4,12 @@ Wan 2.2 denoises with a high-noise expert while the step's noise level is at or 
 with a low-noise expert below it (`wan/text2video.py`: `t >= boundary`, t being the shifted sigma
 times 1000, so the boundary is a sigma in ComfyUI's terms: 0.875 text-to-video, 0.9 image-to-video).
 Rewind applies that rule to the sigma where each step first evaluates the model, in both passes. A
-resampling step evaluates at its start. An unsampling step evaluates where the resampling step that
-undoes it does: BDIA's step from s calls the model at s, and the resampler inverts it with the same
-call; an exact mode's fixed point calls the model at the step's upper end, where the resampling step
-it inverts starts. So every model call the two passes share is made by the same expert, and the
-roundtrip stays exact through the switch. A two-call step (heun) keeps its expert for both calls, as
-one KSampler step does.
+resampling step evaluates at its start (so does a FlowEdit step: samplers/flowedit.py). An unsampling
+step evaluates where the resampling step that undoes it does: BDIA's step from s calls the model at s,
+and the resampler inverts it with the same call; an exact mode's fixed point calls the model at the
+step's upper end, where the resampling step it inverts starts. So every model call the two passes
+share is made by the same expert, and the roundtrip stays exact through the switch. A two-call step
+(heun) keeps its expert for both calls, as one KSampler step does.
 
 Along a path that sigma only rises (unsampling) or falls (resampling), so the experts take turns at
 most once: the path splits into at most two segments, each run on one expert. Pure decisions: no
@@ -71,17 +71,22 @@ def evaluation_sigmas(path, direction: str, solver: str, exact_iterations: int) 
 
 def split_path(path, direction: str, solver: str, exact_iterations: int,
                boundary: float | None) -> tuple[Segment, ...]:
-    """The path's steps grouped into runs of one expert each: HIGH where the step evaluates at or above
-    `boundary`, LOW below. With no boundary (one model) the whole path is one LOW segment: the sampler's
-    own model is the low-noise expert."""
+    """The path's steps grouped into runs of one expert each (split_steps). With no boundary (one model)
+    the whole path is one LOW segment: the sampler's own model is the low-noise expert."""
+    return split_steps(evaluation_sigmas(path, direction, solver, exact_iterations), boundary)
+
+
+def split_steps(sigmas, boundary: float | None, first_step: int = 0) -> tuple[Segment, ...]:
+    """Steps first_step, first_step + 1, ..., which first evaluate the model at `sigmas`, grouped into
+    runs of one expert each: HIGH where the step evaluates at or above `boundary`, LOW below. With no
+    boundary they are all one LOW segment."""
     if boundary is None:
-        return (Segment(LOW, 0, len(path) - 1),)
-    experts = [HIGH if sigma >= boundary else LOW for sigma in evaluation_sigmas(path, direction, solver,
-                                                                                  exact_iterations)]
+        return (Segment(LOW, first_step, first_step + len(sigmas)),)
+    experts = [HIGH if sigma >= boundary else LOW for sigma in sigmas]
     segments, start = [], 0
     for step in range(1, len(experts) + 1):
         if step == len(experts) or experts[step] != experts[start]:
-            segments.append(Segment(experts[start], start, step))
+            segments.append(Segment(experts[start], first_step + start, first_step + step))
             start = step
     return tuple(segments)
 

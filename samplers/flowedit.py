@@ -15,16 +15,22 @@ from frame to frame of a video. Here the draws are an AR(1) chain across steps,
 eps_i = rho * eps_(i-1) + sqrt(1 - rho^2) * xi_i: rho = 0 is the paper, rho = 1 one draw for the
 whole edit (z_src then lies on one straight source path). `denoise(x, sigma)` callables return the
 model's clean estimate under each guidance at a Python-float sigma, as in samplers/loop.py.
+
+With two experts (Wan 2.2 A14B, samplers/experts.py) a step belongs to the expert of the sigma it
+evaluates at, its start; the edit then runs in parts, one per expert (split_edit), each continuing
+from the carry of the part before: the edit latent, the noise chains (the RNG's position, the AR(1)
+state) and the target-only steps' noise. The source latent is the same in every part.
 """
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
 
-from .loop import Callback, PathResult
+from .experts import Segment, split_steps
+from .loop import Callback, Carry, PathResult
 from .solvers import Denoise, first_order
 
 Draw = Callable[[], torch.Tensor]  # a fresh standard normal tensor shaped like the source
@@ -133,9 +139,35 @@ def source_point(x_src: torch.Tensor, noise: torch.Tensor, sigma: float) -> torc
     return (1.0 - sigma) * x_src + sigma * noise
 
 
+class EditMemory(NamedTuple):
+    """What the edit keeps between steps besides the latent itself (loop.Carry.memory across the switch):
+    the noise chains, which hold the RNG's position and the AR(1) chain's last draw, and, once the
+    target-only steps have begun, the noise they started from (the mask pulls them back onto its path)."""
+
+    chains: list[CorrelatedNoise]
+    noise: torch.Tensor | None = None
+
+
+def edit_steps(path: Sequence[float], n_max: int) -> range:
+    """The steps of `path` the edit runs: its last n_max."""
+    return range(len(path) - 1 - n_max, len(path) - 1)
+
+
+def evaluation_sigmas(path: Sequence[float], n_max: int) -> list[float]:
+    """Per step the edit runs, the sigma where it evaluates the model: its start, for both guidances
+    of an edit step (the noisy source and the edit at the same level) and for a target-only step."""
+    return [path[i] for i in edit_steps(path, n_max)]
+
+
+def split_edit(path: Sequence[float], n_max: int, boundary: float | None) -> tuple[Segment, ...]:
+    """The edit's steps grouped into runs of one expert each (samplers/experts.py); none for n_max 0."""
+    steps = edit_steps(path, n_max)
+    return split_steps(evaluation_sigmas(path, n_max), boundary, steps.start) if steps else ()
+
+
 def flowedit(source: Denoise, target: Denoise, x_src: torch.Tensor, path: Sequence[float], draw: Draw, n_max: int,
              n_min: int = 0, n_avg: int = 1, correlation: float = 0.0, mask: torch.Tensor | None = None,
-             callback: Callback | None = None) -> PathResult:
+             callback: Callback | None = None, steps: range | None = None, carry: Carry | None = None) -> PathResult:
     """Edits the clean `x_src` from `source` guidance to `target` guidance along `path` (descending
     Python floats ending at 0).
 
@@ -143,37 +175,46 @@ def flowedit(source: Denoise, target: Denoise, x_src: torch.Tensor, path: Sequen
     mask: broadcastable to x_src, 1 where the edit applies, 0 where the source is kept bit for bit,
     values between blending (velocities are masked; the target-only steps are pulled back onto the
     source's path outside it). Evaluations: 2 * n_avg per edit step, 1 per target-only step.
+    steps, carry: a part of the edit (one expert's segment, split_edit) and what the part before it
+    left (its PathResult.carry; then `draw` is not used: the carried chains continue the RNG). The
+    parts in turn are the whole edit bit for bit. x_src is every part's, held fixed throughout.
     """
     check_edit_span(path, n_max, n_min, n_avg)
-    steps = len(path) - 1
-    first, last_edit = steps - n_max, steps - n_min
-    chains = [CorrelatedNoise(draw, correlation) for _ in range(n_avg)]
-    edit, evaluations = x_src, 0
-    for i in range(first, last_edit):
+    total, last_edit = len(path) - 1, len(path) - 1 - n_min
+    steps = edit_steps(path, n_max) if steps is None else steps
+    if carry is None:
+        x, memory = x_src, EditMemory([CorrelatedNoise(draw, correlation) for _ in range(n_avg)])
+    else:
+        x, memory = carry.x, carry.memory
+    evaluations = 0
+    for i in steps:
         s, t = path[i], path[i + 1]
-        offset = edit - x_src  # exactly 0 where nothing has been edited
-        velocity_change = torch.zeros_like(x_src)
-        for chain in chains:
-            z_src = source_point(x_src, chain.next(), s)
-            denoised_src, denoised_tar = source(z_src, s), target(z_src + offset, s)
-            # v_tar - v_src with v = (z - x0) / sigma; z_tar - z_src is the offset itself
-            velocity_change += (offset - (denoised_tar - denoised_src)) / s
-            evaluations += 2
-        step = velocity_change * ((t - s) / n_avg)
-        edit = edit + (step if mask is None else mask * step)
+        if i < last_edit:
+            x, denoised = _edit_step(source, target, x_src, x, memory.chains, s, t, mask)
+            evaluations += 2 * n_avg
+        else:
+            if i == last_edit:  # the target alone from here, on from the edit at this noise level
+                memory = memory._replace(noise=memory.chains[0].next())
+                x = source_point(x_src, memory.noise, s) + (x - x_src)
+            denoised = target(x, s)
+            x = first_order(x, denoised, s, t, "flow")
+            if mask is not None:
+                x = mask * x + (1.0 - mask) * source_point(x_src, memory.noise, t)
+            evaluations += 1
         if callback is not None:
-            callback(i, denoised_tar, edit, steps)
-    if n_min == 0:
-        return PathResult(edit, evaluations)
-    noise = chains[0].next()
-    x = source_point(x_src, noise, path[last_edit]) + (edit - x_src)
-    for i in range(last_edit, steps):
-        s, t = path[i], path[i + 1]
-        denoised = target(x, s)
-        x = first_order(x, denoised, s, t, "flow")
-        if mask is not None:
-            x = mask * x + (1.0 - mask) * source_point(x_src, noise, t)
-        evaluations += 1
-        if callback is not None:
-            callback(i, denoised, x, steps)
-    return PathResult(x, evaluations)
+            callback(i, denoised, x, total)
+    return PathResult(x, evaluations, carry=Carry(x, memory))
+
+
+def _edit_step(source: Denoise, target: Denoise, x_src: torch.Tensor, edit: torch.Tensor,
+               chains: list[CorrelatedNoise], s: float, t: float, mask: torch.Tensor | None):
+    """One FlowEdit step from level s to t: the new edit, and the target's last clean estimate."""
+    offset = edit - x_src  # exactly 0 where nothing has been edited
+    velocity_change = torch.zeros_like(x_src)
+    for chain in chains:
+        z_src = source_point(x_src, chain.next(), s)
+        denoised_src, denoised_tar = source(z_src, s), target(z_src + offset, s)
+        # v_tar - v_src with v = (z - x0) / sigma; z_tar - z_src is the offset itself
+        velocity_change += (offset - (denoised_tar - denoised_src)) / s
+    step = velocity_change * ((t - s) / len(chains))
+    return edit + (step if mask is None else mask * step), denoised_tar

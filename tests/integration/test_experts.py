@@ -122,12 +122,10 @@ def test_both_experts_run_in_rewinds_context_windows_and_the_roundtrip_stays_exa
     assert latent_psnr(latent["samples"], out["samples"]) >= 100.0
 
 
-def test_the_idle_expert_is_off_the_device_while_the_other_runs(nodes, pair):
-    """ComfyUI keeps every model it loaded where it fits (two 14B experts side by side on a large GPU):
-    Rewind unloads the expert that ran before the other one loads."""
+def watch_overlaps(low, high) -> list[bool]:
+    """Notes, at each call of either expert, whether the other is loaded too."""
     import comfy.model_management
 
-    low, high = pair
     overlaps = []
 
     def watching(other):
@@ -138,6 +136,16 @@ def test_the_idle_expert_is_off_the_device_while_the_other_runs(nodes, pair):
 
     low.set_model_unet_function_wrapper(watching(high))
     high.set_model_unet_function_wrapper(watching(low))
+    return overlaps
+
+
+def test_the_idle_expert_is_off_the_device_while_the_other_runs(nodes, pair):
+    """ComfyUI keeps every model it loaded where it fits (two 14B experts side by side on a large GPU):
+    Rewind unloads the expert that ran before the other one loads."""
+    import comfy.model_management
+
+    low, high = pair
+    overlaps = watch_overlaps(low, high)
     roundtrip(nodes, low, high, clip_latent(), schedule(nodes))
     assert overlaps and not any(overlaps)
     assert any(m.is_clone(low) for m in comfy.model_management.loaded_models())  # the last one stays, as in core
@@ -188,3 +196,104 @@ def test_a_resampler_that_would_not_mirror_the_unsamplers_switch_is_refused_befo
                                       high_noise_expert=high_noise_expert(nodes, high, boundary=resampled)
                                       if resampled else None)
     assert "\n" not in str(refused.value) and not any(counter.calls for counter in counters)
+
+
+# RewindFlowEdit with two experts: each expert's steps are one sampling run, the edit carried across.
+
+def flowedit(nodes, low, latent, high=None, source_seed=0, target_seed=1, source_cfg=1.0, cfg=3.0, high_cfg=4.0,
+             n_max=16, n_min=0, n_avg=1, correlation=0.0, mask=None, context_options=None, steps=16):
+    source, target = tiny_conditioning("Wan2.1", source_seed), tiny_conditioning("Wan2.1", target_seed)
+    expert = high_noise_expert(nodes, high, high_cfg) if high is not None else None
+    with torch.inference_mode():
+        return nodes.RewindFlowEdit.execute(low, source, target, source, latent, schedule(nodes, steps), source_cfg,
+                                            cfg, n_max, n_min, n_avg, correlation, 0, mask, context_options,
+                                            expert).result[0]["samples"]
+
+
+def edit_mask():
+    mask = torch.zeros(1, 8, 8)
+    mask[:, 2:6, 1:7] = 1.0
+    return mask
+
+
+@pytest.mark.parametrize("n_min, n_avg, correlation", [(0, 1, 0.0), (4, 2, 0.5), (11, 1, 1.0)])
+def test_flowedit_with_one_model_as_both_experts_is_the_one_model_edit_bit_for_bit(nodes, pair, n_min, n_avg,
+                                                                                    correlation):
+    """The edit latent, the noise chains (RNG position, AR(1) state) and the target-only steps' noise
+    cross the switch whole; the mask and Rewind's windows apply in both runs. (n_min 11: the switch
+    falls among the target-only steps.)"""
+    low, _ = pair
+    options = dict(n_max=12, n_min=n_min, n_avg=n_avg, correlation=correlation, mask=edit_mask(),
+                   context_options=ContextOptions(length=9, overlap=4, layout=LAYOUT_TEMPORAL))
+    one = flowedit(nodes, low, clip_latent(), **options)
+    two = flowedit(nodes, low, clip_latent(), high=low, high_cfg=3.0, **options)
+    assert torch.equal(one, two) and not torch.equal(one, clip_latent()["samples"])
+
+
+def test_flowedit_runs_each_expert_only_at_its_own_sigmas_with_its_own_cfg(nodes, pair):
+    low, high = pair
+    low_calls, high_calls = ModelCallCounter(low), ModelCallCounter(high)
+    edited = flowedit(nodes, low, clip_latent(), high, n_max=12, n_min=2, n_avg=2)
+    assert low_calls.sigmas and high_calls.sigmas
+    assert max(low_calls.sigmas) < BOUNDARY <= min(high_calls.sigmas)
+    assert low_calls.calls + high_calls.calls == 2 * 2 * 10 + 2
+    cfg_low_only = flowedit(nodes, low, clip_latent(), high, high_cfg=3.0, n_max=12, n_min=2, n_avg=2)
+    assert not torch.equal(edited, cfg_low_only)  # the high expert's cfg is its steps' target guidance
+
+
+def test_flowedit_with_the_source_prompt_and_cfg_as_target_gives_the_source_back_across_the_switch(nodes, pair):
+    low, high = pair
+    latent = clip_latent()
+    out = flowedit(nodes, low, latent, high, target_seed=0, source_cfg=3.0, cfg=3.0, high_cfg=3.0, correlation=0.5)
+    assert latent_psnr(latent["samples"], out) > 120.0  # the latent scaling's float rounding only
+
+
+def test_flowedit_keeps_the_unmasked_source_bit_for_bit_across_the_switch(nodes, pair):
+    low, high = pair
+    latent, mask = clip_latent(), edit_mask()
+    out = flowedit(nodes, low, latent, high, n_max=12, n_min=4, mask=mask)
+    kept = (mask == 0)[None, None].expand_as(out)
+    assert torch.equal(out[kept], latent["samples"][kept]) and not torch.equal(out, latent["samples"])
+
+
+def test_flowedit_runs_both_experts_in_rewinds_context_windows(nodes, pair):
+    low, high = pair
+    seen_low, seen_high = [], []
+    low.set_model_unet_function_wrapper(window_recorder(seen_low))
+    high.set_model_unet_function_wrapper(window_recorder(seen_high))
+    flowedit(nodes, low, clip_latent(), high, n_max=12, context_options=ContextOptions(length=9, overlap=4,
+                                                                                       layout=LAYOUT_TEMPORAL))
+    assert set(seen_low) == set(seen_high) == {(0, 1, 2), (2, 3, 4)}
+
+
+def test_flowedit_takes_the_idle_expert_off_the_device_even_one_an_earlier_run_left_there(nodes, pair):
+    import comfy.model_management
+
+    low, high = pair
+    overlaps = watch_overlaps(low, high)
+    comfy.model_management.load_models_gpu([low])  # left there by an earlier run: the edit starts on the high one
+    flowedit(nodes, low, clip_latent(), high, n_max=12)
+    assert overlaps and not any(overlaps)
+
+
+def test_flowedit_whose_edit_steps_all_lie_below_the_boundary_warns_that_the_high_expert_idles(nodes, pair, caplog):
+    low, high = pair
+    counter = ModelCallCounter(high)
+    flowedit(nodes, low, clip_latent(), high, n_max=4)  # the last 4 of 16 steps: sigma 0.6 and below
+    assert "RewindFlowEdit: every step of this schedule evaluates the model below the boundary 0.875, so the " \
+           "high-noise expert does not run" in caplog.text
+    assert counter.calls == 0
+
+
+@pytest.mark.parametrize("other, says", [
+    ("wan22_5b", "'high_noise_expert' takes Wan22 latents but 'model' takes Wan21 latents"),
+    ("cosmos", "'high_noise_expert' holds a eps model and 'model' is a flow model"),
+])
+def test_flowedit_experts_of_another_latent_format_or_family_are_refused_before_either_runs(nodes, loaded, pair,
+                                                                                           other, says):
+    low = pair[0]
+    counter = ModelCallCounter(low)
+    with pytest.raises(ValueError) as refused:
+        flowedit(nodes, low, clip_latent(), loaded[other])
+    message = str(refused.value)
+    assert message.startswith(f"RewindFlowEdit: {says}") and "\n" not in message and counter.calls == 0

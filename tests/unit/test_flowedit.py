@@ -6,6 +6,7 @@ import torch
 
 from rewind import reference
 from rewind.samplers import flowedit
+from rewind.samplers.experts import HIGH, LOW, Segment
 from rewind.schedules import ays
 
 SOURCE = reference.MIXTURE
@@ -214,3 +215,84 @@ def test_masks_come_in_comfyuis_layouts(mask, shape):
 def test_a_mask_of_another_size_is_refused_naming_both_sizes(mask, named):
     with pytest.raises(ValueError, match=named.replace("(", r"\(").replace(")", r"\)")):
         flowedit.latent_mask(mask, (2, 4, 8, 8), 8)
+
+
+# Two experts (Wan 2.2 A14B): the edit split at the boundary, one part per expert, carried across.
+
+BOUNDARY = 0.875
+
+
+def test_an_edit_step_evaluates_at_its_start_and_the_skipped_steps_belong_to_no_expert():
+    path = [1.0, 0.9, 0.5, 0.2, 0.0]
+    assert flowedit.evaluation_sigmas(path, 3) == [0.9, 0.5, 0.2]
+    assert flowedit.split_edit(path, 3, 0.8) == (Segment(HIGH, 1, 2), Segment(LOW, 2, 4))
+    assert flowedit.split_edit(path, 3, None) == (Segment(LOW, 1, 4),)
+    assert flowedit.split_edit(path, 2, 0.8) == (Segment(LOW, 2, 4),)  # the high expert's steps are skipped
+    assert flowedit.split_edit(path, 0, 0.8) == ()
+
+
+def split_edit(guidances, x_src, n_max=12, n_min=0, n_avg=1, correlation=0.0, mask=None, seed=1, boundary=BOUNDARY):
+    """The edit part by part, each on its expert's (source, target) guidance and continuing from the last
+    part's carry, as comfy_glue.flowedit.run_flowedit runs it."""
+    draw, result = flowedit.seeded_normal(x_src, seed), None
+    for segment in flowedit.split_edit(PATH, n_max, boundary):
+        source, target = guidances[segment.expert]
+        part = flowedit.flowedit(source, target, x_src, PATH, draw, n_max, n_min, n_avg, correlation, mask,
+                                 steps=range(segment.start, segment.stop),
+                                 carry=result.carry if result is not None else None)
+        result = part if result is None else result.then(part)
+    return result
+
+
+# n_min 10: the target-only steps start at the switch; 11: the switch falls among them.
+@pytest.mark.parametrize("n_min", [0, 4, 10, 11])
+@pytest.mark.parametrize("correlation, n_avg", [(0.0, 1), (0.5, 2), (1.0, 2)])
+def test_the_edit_split_at_the_switch_is_the_unsplit_edit_bit_for_bit(n_min, correlation, n_avg):
+    """One model behind both experts: the carry holds the edit, the noise chains (RNG position and the
+    AR(1) state) and the target-only steps' noise, so splitting changes nothing."""
+    x_src, mask = clip(), torch.zeros(1, 1, 8, 8)
+    mask[..., 1:7, 2:6] = 1.0
+    same = {expert: (denoiser(SOURCE), denoiser(TARGET)) for expert in (HIGH, LOW)}
+    for masked in (None, mask):
+        whole = edit(x_src, n_min=n_min, n_avg=n_avg, correlation=correlation, mask=masked)
+        split = split_edit(same, x_src, n_min=n_min, n_avg=n_avg, correlation=correlation, mask=masked)
+        assert len(flowedit.split_edit(PATH, 12, BOUNDARY)) == 2
+        assert torch.equal(whole.x, split.x) and whole.evaluations == split.evaluations
+
+
+def noting(calls, expert, data):
+    def denoise(x, sigma):
+        calls.append((expert, sigma))
+        return data.denoise(x, sigma, "flow")
+    return denoise
+
+
+HIGH_DATA = reference.GaussianMixture(means=(0.5,), stds=(0.8,), weights=(1.0,))  # what the high expert learned
+
+
+@pytest.mark.parametrize("n_min", [0, 4])
+def test_two_differing_experts_each_evaluate_only_their_own_side_of_the_boundary(n_min):
+    calls = []
+    guidances = {HIGH: (noting(calls, HIGH, HIGH_DATA), noting(calls, HIGH, TARGET)),
+                 LOW: (noting(calls, LOW, SOURCE), noting(calls, LOW, TARGET))}
+    result = split_edit(guidances, clip(), n_min=n_min)
+    assert {expert for expert, _ in calls} == {HIGH, LOW} and len(calls) == result.evaluations
+    assert all((sigma >= BOUNDARY) == (expert == HIGH) for expert, sigma in calls)
+
+
+@pytest.mark.parametrize("correlation", [0.0, 1.0])
+def test_each_experts_own_guidance_on_both_sides_gives_the_source_back_across_the_switch(correlation):
+    x_src = clip()
+    guidances = {HIGH: (denoiser(HIGH_DATA),) * 2, LOW: (denoiser(SOURCE),) * 2}
+    assert torch.equal(split_edit(guidances, x_src, n_max=16, correlation=correlation).x, x_src)
+
+
+@pytest.mark.parametrize("n_min", [0, 4, 11])
+def test_the_mask_keeps_the_unmasked_source_bit_for_bit_across_the_switch(n_min):
+    x_src, mask = clip(), torch.zeros(1, 1, 8, 8)
+    mask[..., 2:6, 2:6] = 1.0
+    guidances = {HIGH: (denoiser(HIGH_DATA), denoiser(TARGET)), LOW: (denoiser(SOURCE), denoiser(TARGET))}
+    result = split_edit(guidances, x_src, n_min=n_min, mask=mask).x
+    kept = (mask == 0).expand_as(x_src)
+    assert torch.equal(result[kept], x_src[kept])
+    assert abs(float(result[~kept].mean()) - 2.0) < 0.3
