@@ -7,9 +7,11 @@ from dataclasses import dataclass, field
 import torch
 
 LATENT_KEY = "rewind_unsampled"
-# A coupled (BDIA) resample's weight on the unsampler's corrections when the guidance changed: measured
-# on the learned fixtures (bench/edit.py), 1 over-applies the edit and 0 holds the motion less well.
-EDIT_COUPLING = 0.5
+# A coupled (BDIA) resample's weight on the unsampler's corrections when the guidance changed, per
+# family, measured on the learned fixtures (bench/edit.py, couplings 0 to 1): 1 applies the change in
+# guidance twice and 0 holds the motion less well. The SD1.5 fixture edits best at 0.5; the Wan2.1
+# fixture at 0.9, where 0.5 keeps half the structure and 1 overshoots at resample CFG 5.
+EDIT_COUPLING = {"eps": 0.5, "flow": 0.9}
 
 
 @dataclass(frozen=True)
@@ -36,9 +38,9 @@ class UnsampledState:
 
     def coupling_for(self, guidance: str) -> float:
         """How much of the unsampler's corrections a coupled resample carries: all of them when it
-        steers the model exactly as the unsampler did, so the input comes back exactly; EDIT_COUPLING
-        when the prompt, negative or CFG changed, where all of them would apply the change twice."""
-        return 1.0 if guidance == self.guidance else EDIT_COUPLING
+        steers the model exactly as the unsampler did, so the input comes back exactly; the family's
+        EDIT_COUPLING when the prompt, negative or CFG changed, where all of them would apply the change twice."""
+        return 1.0 if guidance == self.guidance else EDIT_COUPLING[self.family]
 
 
 def guidance_fingerprint(positive, negative, cfg: float, high_noise_cfg: float | None = None) -> str:

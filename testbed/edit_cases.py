@@ -87,7 +87,7 @@ def default_unsampler() -> str:
 def rewind_method(unsample_solver: str, resample_solver: str = "match unsampler", edit_coupling: float | None = None,
                   name: str | None = None) -> Method:
     """Rewind Unsampler -> Rewind Resampler, the way the workflows wire them. `edit_coupling` runs a
-    bdia edit at another coupling than the shipped samplers.state.EDIT_COUPLING (to show the choice)."""
+    bdia edit at another coupling than the shipped samplers.state.EDIT_COUPLING for every family (to show the choice)."""
     def run(model, conditioning, latent, sigmas, case):
         from ..nodes import sampling
 
@@ -109,7 +109,7 @@ def _edit_coupling(value: float | None):
     from ..samplers import state
 
     shipped = state.EDIT_COUPLING
-    state.EDIT_COUPLING = shipped if value is None else value
+    state.EDIT_COUPLING = shipped if value is None else dict.fromkeys(shipped, value)
     try:
         yield
     finally:

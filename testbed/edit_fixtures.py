@@ -59,6 +59,30 @@ def learned_sd15(frames: int = FRAMES) -> EditFixture:
     )
 
 
+def learned_wan() -> EditFixture:
+    """testbed/learned_wan.py's video flow model; a clip is one held-out clip (17 video frames, 5 latent
+    frames) whose content moves at its own known velocity, in Wan's layout (clips, 16, frames, H, W)."""
+    from .learned_wan import CONDITIONS, held_out_clips, load_learned_wan, sample_clips
+
+    model, conditioning = load_learned_wan()
+
+    def moving_clips(condition, clips):
+        latent, velocity = held_out_clips(condition, clips)
+        return MovingClips(latent, latent.shape[2], tuple((int(dy), int(dx)) for dy, dx in velocity))
+
+    def real_latents(condition, count):
+        generator = torch.Generator().manual_seed(CALIBRATION_SEED + CONDITIONS.index(condition))
+        return sample_clips(condition, count, generator)[0]
+
+    return EditFixture(
+        name="learned Wan2.1-architecture video flow model (testbed/weights/learned_wan.safetensors)",
+        model=model, conditioning=conditioning, conditions=CONDITIONS, ays_type="Wan2.1",
+        moving_clips=moving_clips, real_latents=real_latents,
+        as_clips=lambda latent, frames: latent.movedim(2, 1),
+        denoise=conditional_denoise(model, conditioning),
+    )
+
+
 # The weight-free flow fixture's prompts: two looks far apart (a warm low-chroma tint, a dark blue one).
 LOOKS = ("sepia", "night")
 LOOK_SIZE = (5, 16, 16)  # latent frames (17 video frames), height, width
@@ -95,4 +119,4 @@ def weight_free_flow() -> EditFixture:
 
 def learned_fixtures() -> list[EditFixture]:
     """Every learned fixture the repository ships, as the edit bench runs them."""
-    return [learned_sd15()]
+    return [learned_sd15(), learned_wan()]

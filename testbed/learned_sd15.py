@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -70,64 +69,43 @@ def held_out_latents(condition: str, count: int) -> torch.Tensor:
     return sample_latents(condition, count, torch.Generator().manual_seed(HELD_OUT_SEED + CONDITIONS.index(condition)))
 
 
-class _TrainableOps:
-    """Plain torch layers for ComfyUI's UNet code: its own ops skip weight init (they expect a checkpoint)."""
-
-    Linear, Conv2d, GroupNorm, LayerNorm = torch.nn.Linear, torch.nn.Conv2d, torch.nn.GroupNorm, torch.nn.LayerNorm
-
-    @staticmethod
-    def conv_nd(dims, *args, **kwargs):
-        return torch.nn.Conv2d(*args, **kwargs)
-
-
 def _build_unet():
     from comfy.ldm.modules.diffusionmodules.openaimodel import UNetModel
 
     import comfy.supported_models
 
+    from .training import TrainableOps
+
     config = {**UNET_CONFIG, **comfy.supported_models.SD15.unet_extra_config}
-    return UNetModel(**config, dtype=torch.float32, device="cpu", operations=_TrainableOps)
+    return UNetModel(**config, dtype=torch.float32, device="cpu", operations=TrainableOps)
 
 
 def train(steps: int = TRAIN_STEPS, log=print) -> dict[str, torch.Tensor]:
     """Trains the denoiser and returns its state dict in ComfyUI's SD1.5 UNet key layout."""
-    deterministic, threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
-    torch.use_deterministic_algorithms(True)
-    torch.set_num_threads(1)
-    try:
-        return _train(steps, log)
-    finally:
-        torch.use_deterministic_algorithms(deterministic)
-        torch.set_num_threads(threads)
+    from .training import deterministic, fit
 
-
-def _train(steps, log):
-    torch.manual_seed(TRAIN_SEED)
-    unet = _build_unet()
-    sigmas = _sd15_sigmas()
-    embeddings = condition_embeddings()
-    generator = torch.Generator().manual_seed(TRAIN_SEED)
-    optimiser = torch.optim.AdamW(unet.parameters(), lr=LEARNING_RATE, weight_decay=0.0)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, LEARNING_RATE, total_steps=steps, pct_start=0.05)
-    start = time.perf_counter()
-    for step in range(steps):
-        half = BATCH // 2
-        clean = torch.cat([sample_latents(c, half, generator) for c in CONDITIONS])
-        context = torch.cat([embeddings[c].expand(half, -1, -1) for c in CONDITIONS])
-        dropped = torch.rand(BATCH, generator=generator) < DROPOUT
-        context = torch.where(dropped.view(-1, 1, 1), embeddings[""], context)
-        timestep = torch.randint(0, len(sigmas), (BATCH,), generator=generator)
-        sigma = sigmas[timestep].view(-1, 1, 1, 1)
-        noise = torch.randn(clean.shape, generator=generator)
-        noisy = (clean + sigma * noise) / torch.sqrt(sigma**2 + 1.0)  # SD1.5's c_in scaling
-        loss = torch.nn.functional.mse_loss(unet(noisy, timestep.float(), context=context), noise)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-        schedule.step()
-        if step % 100 == 0 or step == steps - 1:
-            log(f"step {step:5d}  loss {loss.item():.4f}  {time.perf_counter() - start:.0f} s", flush=True)
+    with deterministic():
+        torch.manual_seed(TRAIN_SEED)
+        unet = _build_unet()
+        sigmas = _sd15_sigmas()
+        embeddings = condition_embeddings()
+        generator = torch.Generator().manual_seed(TRAIN_SEED)
+        fit(unet, lambda: _batch_loss(unet, sigmas, embeddings, generator), steps, LEARNING_RATE, log)
     return {key: value.detach().clone() for key, value in unet.state_dict().items()}
+
+
+def _batch_loss(unet, sigmas, embeddings, generator):
+    """Noise MSE on a fresh batch, half each class, DROPOUT of it under the empty prompt."""
+    half = BATCH // 2
+    clean = torch.cat([sample_latents(c, half, generator) for c in CONDITIONS])
+    context = torch.cat([embeddings[c].expand(half, -1, -1) for c in CONDITIONS])
+    dropped = torch.rand(BATCH, generator=generator) < DROPOUT
+    context = torch.where(dropped.view(-1, 1, 1), embeddings[""], context)
+    timestep = torch.randint(0, len(sigmas), (BATCH,), generator=generator)
+    sigma = sigmas[timestep].view(-1, 1, 1, 1)
+    noise = torch.randn(clean.shape, generator=generator)
+    noisy = (clean + sigma * noise) / torch.sqrt(sigma**2 + 1.0)  # SD1.5's c_in scaling
+    return torch.nn.functional.mse_loss(unet(noisy, timestep.float(), context=context), noise)
 
 
 def _sd15_sigmas() -> torch.Tensor:
@@ -138,14 +116,10 @@ def _sd15_sigmas() -> torch.Tensor:
 
 
 def write_fixture(state_dict: dict[str, torch.Tensor], path: Path = FIXTURE) -> Path:
-    from safetensors.torch import save_file
+    from .training import write_fp16
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {key: value.to(torch.float16).contiguous() for key, value in state_dict.items()}
-    tensors.update({f"rewind_condition.{name or 'empty'}": value.contiguous()
-                    for name, value in condition_embeddings().items()})
-    save_file(tensors, str(path), metadata={"rewind_test_model": "learned sd1.5-architecture denoiser"})
-    return path
+    conditions = {f"rewind_condition.{name or 'empty'}": value for name, value in condition_embeddings().items()}
+    return write_fp16(state_dict, conditions, path, "learned sd1.5-architecture denoiser")
 
 
 def load_learned_model(path: Path = FIXTURE):
@@ -175,5 +149,7 @@ if __name__ == "__main__":
     from comfy_env import import_comfyui
 
     import_comfyui(cpu=True)
+    from rewind.testbed import learned_sd15  # the package's module, whose relative imports resolve
+
     steps = int(sys.argv[1]) if len(sys.argv) > 1 else TRAIN_STEPS
-    print(f"wrote {write_fixture(train(steps))}")
+    print(f"wrote {learned_sd15.write_fixture(learned_sd15.train(steps))}")

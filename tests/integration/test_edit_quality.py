@@ -1,7 +1,8 @@
-"""Issue #16: the default unsampling path judged by its edits, on the learned SD1.5-architecture
-fixture and through the real nodes (bench/edit.py's table, small): a restyle and a content change,
-each at least as good as the best other deterministic unsampling mode within the issue's bounds.
-The default's same-prompt roundtrip bounds are test_learned_model.py's."""
+"""Issue #16: the default unsampling path judged by its edits, on both learned fixtures (the SD1.5-
+architecture image denoiser and the Wan2.1-architecture video flow model) and through the real nodes
+(bench/edit.py's table, small): a restyle and a content change, each at least as good as the best
+other deterministic unsampling mode within the issue's bounds. The default's same-prompt roundtrip
+bounds are test_learned_model.py's and test_learned_wan.py's."""
 from __future__ import annotations
 
 import pytest
@@ -9,19 +10,19 @@ import torch
 
 from rewind.testbed import edit_cases
 
-CLIPS, STEPS = 2, 16  # moving clips of 8 frames per condition, both directions of every edit
+CLIPS, STEPS = 2, 16  # moving clips per condition, both directions of every edit
 MAX_CALLS_PER_STEP = 3  # both passes together
 
 
-@pytest.fixture(scope="module")
-def fixture(comfy):
-    """The fixture, run on one thread: its network is tiny, and more threads on a shared CPU spin
-    against each other (10x slower measured on the project's 2 shared cores)."""
-    from rewind.testbed.edit_fixtures import learned_sd15
+@pytest.fixture(scope="module", params=["learned_sd15", "learned_wan"])
+def fixture(comfy, request):
+    """Each learned fixture, run on one thread: the networks are tiny, and more threads on a shared CPU
+    spin against each other (10x slower measured on the project's 2 shared cores)."""
+    from rewind.testbed import edit_fixtures
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield learned_sd15()
+    yield getattr(edit_fixtures, request.param)()
     torch.set_num_threads(threads)
 
 

@@ -77,7 +77,7 @@ def test_a_damped_coupling_follows_the_new_models_ode_where_full_coupling_applie
     change in guidance, which the coupled pair's odd mode then keeps adding (the mean overshoots the
     new data's 2.0). Damped, the odd mode dies out and the path follows the new model's ODE."""
     full, ode, _ = edit_from_bdia_noise(1.0)
-    damped, _, _ = edit_from_bdia_noise(state.EDIT_COUPLING)
+    damped, _, _ = edit_from_bdia_noise(state.EDIT_COUPLING["eps"])
     assert torch.isfinite(full).all()
     assert abs(float(damped.mean()) - 2.0) < abs(float(clip(reference.MIXTURE).mean()) - 2.0) / 10  # it took the prompt
     assert float(full.mean()) > 2.05 > float(damped.mean())

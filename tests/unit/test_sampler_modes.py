@@ -96,7 +96,7 @@ def test_what_spoils_an_exact_roundtrip_is_noted():
 
 @pytest.mark.parametrize("guidance, sigmas, coupling", [
     ("unsampler's", None, 1.0),  # the same guidance: every correction, the exact roundtrip
-    ("another prompt", None, EDIT_COUPLING),  # an edit: damped corrections (README, Edit quality)
+    ("another prompt", None, EDIT_COUPLING["eps"]),  # an edit: damped corrections (README, Edit quality)
     ("another prompt", [14.6, 2.0, 0.5, 0.0], 1.0),  # not retraced at all: no coupled corrections to weigh
 ])
 def test_a_retraced_edit_carries_damped_corrections(guidance, sigmas, coupling):

@@ -1,6 +1,7 @@
 """The unsampler's guidance fingerprint, and the coupling the resampler reads from it: exact
 retracing only when the resampler steers the model exactly as the unsampler did."""
 import copy
+import dataclasses
 
 import torch
 
@@ -48,4 +49,6 @@ def test_coupling_is_whole_for_the_unsamplers_guidance_and_damped_for_an_edit():
     unsampled = guidance_fingerprint(conditioning(1), conditioning(2), 1.0)
     state = UnsampledState((0.0, 1.0), "bdia", True, "eps", (1, 4, 8, 8), guidance=unsampled)
     assert state.coupling_for(unsampled) == 1.0
-    assert state.coupling_for(guidance_fingerprint(conditioning(1), conditioning(2), 3.0)) == EDIT_COUPLING < 1.0
+    assert state.coupling_for(guidance_fingerprint(conditioning(1), conditioning(2), 3.0)) == EDIT_COUPLING["eps"] < 1.0
+    flow = dataclasses.replace(state, family="flow")
+    assert flow.coupling_for(guidance_fingerprint(conditioning(1), conditioning(2), 3.0)) == EDIT_COUPLING["flow"] < 1.0
