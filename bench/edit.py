@@ -21,7 +21,7 @@ warp within 15 % of the best other deterministic method), each FlowEdit row agai
 (restyle: warp error at most the default's; content change: below img2img's), then the default's
 same-prompt roundtrip. --weight-free adds the exact reference flow model (prompts are looks).
 
-    python bench/edit.py [--clips 8] [--steps 16] [--cfg-pairs 1:3 1:5] [--weight-free]
+    python bench/edit.py [--clips 8] [--steps 16] [--cfg-pairs 1:3 1:5] [--fixtures sd15 wan] [--weight-free]
 
 The fixtures are a few MB: the bench runs on the CPU.
 """
@@ -148,6 +148,8 @@ def main():
     parser.add_argument("--clips", type=int, default=8, help="held-out moving clips per condition")
     parser.add_argument("--steps", type=int, default=16)
     parser.add_argument("--cfg-pairs", nargs="+", default=["1:3", "1:5"], help="unsample:resample CFG pairs")
+    parser.add_argument("--fixtures", nargs="+", default=["sd15", "wan"], choices=["sd15", "wan"],
+                        help="which learned fixtures (testbed/edit_fixtures.py LEARNED_FIXTURES)")
     parser.add_argument("--weight-free", action="store_true",
                         help="also the weight-free exact flow model (RewindReferenceModel Wan2.1, colour looks)")
     args = parser.parse_args()
@@ -160,7 +162,8 @@ def main():
     command = " ".join(["python bench/edit.py", *sys.argv[1:]])
     print(f"Edit quality, {datetime.date.today()}, {machine()}, ComfyUI {comfyui_version(comfyui)}, "
           f"torch {torch.__version__}; `{command}`")
-    fixtures = edit_fixtures.learned_fixtures() + ([edit_fixtures.weight_free_flow()] if args.weight_free else [])
+    fixtures = [edit_fixtures.LEARNED_FIXTURES[name]() for name in args.fixtures]
+    fixtures += [edit_fixtures.weight_free_flow()] if args.weight_free else []
     for fixture in fixtures:
         edit_table(fixture, args.clips, args.steps, cfg_pairs)
 

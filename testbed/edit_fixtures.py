@@ -117,6 +117,5 @@ def weight_free_flow() -> EditFixture:
     )
 
 
-def learned_fixtures() -> list[EditFixture]:
-    """Every learned fixture the repository ships, as the edit bench runs them."""
-    return [learned_sd15(), learned_wan()]
+# Every learned fixture the repository ships, by the short name the edit bench and test take.
+LEARNED_FIXTURES = {"sd15": learned_sd15, "wan": learned_wan}

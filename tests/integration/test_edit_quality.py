@@ -14,7 +14,7 @@ CLIPS, STEPS = 2, 16  # moving clips per condition, both directions of every edi
 MAX_CALLS_PER_STEP = 3  # both passes together
 
 
-@pytest.fixture(scope="module", params=["learned_sd15", "learned_wan"])
+@pytest.fixture(scope="module", params=["sd15", "wan"])
 def fixture(comfy, request):
     """Each learned fixture, run on one thread: the networks are tiny, and more threads on a shared CPU
     spin against each other (10x slower measured on the project's 2 shared cores)."""
@@ -22,7 +22,7 @@ def fixture(comfy, request):
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield getattr(edit_fixtures, request.param)()
+    yield edit_fixtures.LEARNED_FIXTURES[request.param]()
     torch.set_num_threads(threads)
 
 
