@@ -1,7 +1,7 @@
 """The hostile tier: a real headless ComfyUI server fed corrupt, unbounded and traversal inputs.
 
 Every test here is marked `hostile` by the folder (tests/conftest.py; `make test-hostile`). The server has its own base directory
-and runs with the ffmpeg test double from corpus.py, which behaves as the real ffmpeg except for
+and runs with the ffmpeg test double from testbed/media_corpus.py, which behaves as the real ffmpeg except for
 the corpus files named to make it hang or run slowly. A canary folder beside the base directory
 holds a readable video that no prompt may load and a folder no prompt may write into.
 """
@@ -13,8 +13,8 @@ import pytest
 
 from rewind.rewind_queue.server import ComfyServer, prepare_base_directory
 
-from rewind.tests.hostile.client import HostileClient
-from rewind.tests.hostile.corpus import STALL_SECONDS, build_corpus, good_clip, write_ffmpeg_double
+from rewind.testbed.server_client import HostileClient
+from rewind.testbed.media_corpus import STALL_SECONDS, build_corpus, good_clip, write_ffmpeg_double
 
 
 

@@ -19,7 +19,7 @@ import pytest
 
 from rewind import video_io as vio
 from rewind.rewind_queue.ws import OP_TEXT
-from rewind.tests.hostile.client import load_and_combine
+from rewind.testbed.server_client import load_and_combine
 from rewind.testbed.fake_comfy import (
     HISTORY_PATH, OUTPUT_BYTES, OUTPUT_NAME, PROMPT_ID, FakeComfy, answer, dripping, finished_history, http_answer,
     http_head, json_answer, output_entry, websocket, ws_frame,

@@ -12,8 +12,8 @@ import time
 import pytest
 
 from rewind import video_io as vio
-from rewind.tests.hostile.client import PARTIAL_SUFFIX, load_and_combine
-from rewind.tests.hostile.corpus import HANG_DECODE, HANG_PROBE, SLOW_ENCODE, STALL_SECONDS, ffmpeg_children, noise_clip
+from rewind.testbed.server_client import PARTIAL_SUFFIX, load_and_combine
+from rewind.testbed.media_corpus import HANG_DECODE, HANG_PROBE, SLOW_ENCODE, STALL_SECONDS, ffmpeg_children, noise_clip
 
 HANG_DEADLINE = 10.0  # a hang detector (DEVELOPERS.md): Cancel lands in ~0.5 s; past 10 s the prompt hung
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rewind.tests.hostile.client import load_and_combine
+from rewind.testbed.server_client import load_and_combine
 
 
 def node_errors(body: dict, node_id: str = "1") -> list[dict]:

@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 
 from rewind.rewind_queue.api import PromptRejected
-from rewind.tests.hostile.client import load_and_combine
+from rewind.testbed.server_client import load_and_combine
 
 NAN, INF = float("nan"), float("inf")
 

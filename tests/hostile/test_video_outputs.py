@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rewind import video_io as vio
-from rewind.tests.hostile.client import load_and_combine
+from rewind.testbed.server_client import load_and_combine
 
 
 def written(client, prompt: dict) -> list[dict]:

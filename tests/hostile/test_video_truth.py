@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from rewind import video_io as vio
-from rewind.tests.hostile.client import load_and_combine, load_node
-from rewind.tests.hostile.corpus import (VFR_SECONDS, long_audio_clip, lying_clip, numbered_stills, variable_rate_clip)
+from rewind.testbed.server_client import load_and_combine, load_node
+from rewind.testbed.media_corpus import (VFR_SECONDS, long_audio_clip, lying_clip, numbered_stills, variable_rate_clip)
 from rewind.video_io.metadata import read_webp_exif_strings
 
 HUGE = {"force_rate": 240.0, "custom_width": 8192, "custom_height": 8192}  # refused everywhere, naming the plan

@@ -10,7 +10,7 @@ import pytest
 
 from rewind import video_io as vio
 from rewind.rewind_queue.ws import WebSocket
-from rewind.tests.hostile.client import COMBINE_DEFAULTS, LOAD_DEFAULTS, HostileClient
+from rewind.testbed.server_client import COMBINE_DEFAULTS, LOAD_DEFAULTS, HostileClient
 
 FRAMES, FPS, RATE = 12, 8.0, 16000
 

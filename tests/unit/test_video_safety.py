@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from rewind import video_io as vio
-from rewind.tests.hostile.corpus import (HANG_DECODE, HANG_PROBE, disguised_playlists, ffmpeg_children, good_clip,
+from rewind.testbed.media_corpus import (HANG_DECODE, HANG_PROBE, disguised_playlists, ffmpeg_children, good_clip,
                                          gradient_frames, live_playlist, write_ffmpeg_double)
 from rewind.video_io.ffmpeg import VideoIOCancelled, VideoIOError, input_args, run_ffmpeg
 

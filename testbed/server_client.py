@@ -1,7 +1,7 @@
 """Driving a real ComfyUI server the way a hostile or unlucky user would: queue a prompt over HTTP,
 press Cancel (/interrupt) at a chosen moment, and read how the prompt ended, with hang detection.
 
-Shared by every hostile test module; prompts are API-format dicts ({node id: {class_type, inputs}}).
+Shared by the hostile and server tiers (testbed: no tier imports another's modules); prompts are API-format dicts ({node id: {class_type, inputs}}).
 """
 from __future__ import annotations
 

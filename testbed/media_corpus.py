@@ -2,7 +2,8 @@
 video files, playlists that never end or point elsewhere, and an ffmpeg test double that hangs
 the way a blocked ffmpeg does.
 
-Each builder writes into a folder and returns the file's path; `build_corpus` makes all of them.
+Shared by the hostile and unit tiers. Each builder writes into a folder and returns the file's
+path; `build_corpus` makes all of them.
 """
 from __future__ import annotations
 
