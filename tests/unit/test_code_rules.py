@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from rewind.testbed import REPO_ROOT
-from rewind.tests.unit.test_packaging import GLUE_DIR, NODES_DIR, pack_modules
+from rewind.testbed.pack_layout import GLUE_DIR, NODES_DIR, pack_modules
 
 NODE_MODULES = sorted((REPO_ROOT / NODES_DIR).glob("*.py"))
 
@@ -50,3 +50,18 @@ def test_no_function_has_a_mutable_default_argument():
              for default in [*function.args.defaults, *function.args.kw_defaults]
              if isinstance(default, mutable) or (isinstance(default, ast.Call) and ast.unparse(default.func) in ("list", "dict", "set"))]
     assert found == []
+
+
+def test_tests_and_benches_share_code_only_through_testbed():
+    """No test module imports another test module or a bench, no bench imports a test, and testbed
+    imports neither: what two of them need lives in testbed/ (a tier can then run, or move, alone)."""
+    def imported(path):
+        return {node.module for node in ast.walk(parsed(path)) if isinstance(node, ast.ImportFrom) and node.module} | {
+            alias.name for node in ast.walk(parsed(path)) if isinstance(node, ast.Import) for alias in node.names}
+
+    forbidden = {"tests": ("rewind.tests", "rewind.bench"), "bench": ("rewind.tests",),
+                 "testbed": ("rewind.tests", "rewind.bench")}
+    offenders = [f"{path.relative_to(REPO_ROOT)}: {module}" for folder, prefixes in forbidden.items()
+                 for path in (REPO_ROOT / folder).rglob("*.py") for module in imported(path)
+                 if module.startswith(prefixes)]
+    assert offenders == []

@@ -9,14 +9,11 @@ from pathlib import Path
 
 from packaging.specifiers import SpecifierSet
 from rewind.testbed import REPO_ROOT
+from rewind.testbed.pack_layout import CORE_DIRS, DEVELOPMENT_DIRS, GLUE_DIR, NODES_DIR, PACK_DIRS, pack_modules
 
-CORE_DIRS = ["samplers", "schedules", "coherence", "video_io", "reference", "presets"]
-GLUE_DIR, NODES_DIR = "comfy_glue", "nodes"
-PACK_DIRS = [NODES_DIR, GLUE_DIR, *CORE_DIRS]
 # What a registry install runs or serves: the code ComfyUI imports, the queue client, the workflows.
 RUNTIME_PATHS = ["__init__.py", *PACK_DIRS, "rewind_queue", "example_workflows/sd15.json", "example_workflows/api", "assets",
                  "pyproject.toml", "requirements.txt", "LICENSE", "README.md"]
-DEVELOPMENT_DIRS = ["/tests/", "/bench/", "/testbed/", "/scripts/", "/.ci/"]
 TESTED_COMFYUI = ["0.3.52", "0.3.64", "0.3.75"]  # README, Tests: ComfyUI versions
 COMFYUI_MODULES = {"comfy", "comfy_api", "comfy_execution", "comfy_extras", "folder_paths", "latent_preview", "node_helpers",
                    "server", "nodes", "execution"}
@@ -64,13 +61,6 @@ def test_every_third_party_import_is_declared_and_every_declaration_imported():
 def test_core_packages_never_import_comfyui():
     for folder in CORE_DIRS:
         assert not imported_top_level_modules(REPO_ROOT / folder) & COMFYUI_MODULES, folder
-
-
-def pack_modules() -> list[Path]:
-    """Every module the pack ships (development folders aside)."""
-    development = [REPO_ROOT / d.strip("/") for d in DEVELOPMENT_DIRS]
-    return [path for path in REPO_ROOT.rglob("*.py") if not path.is_relative_to(REPO_ROOT / ".cache")
-            and not any(path.is_relative_to(folder) for folder in development) and "node_modules" not in path.parts]
 
 
 def pack_folders_imported_by(path: Path) -> set[str]:
