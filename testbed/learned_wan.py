@@ -37,8 +37,9 @@ import torch
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 FIXTURE = WEIGHTS / "learned_wan.safetensors"
 # Wan2.2 A14B samples with a high-noise expert down to this sigma and a low-noise one below it (its
-# T2V config's `boundary`, 0.875 of 1000 timesteps; I2V's is 0.9). The learned pair is split there,
-# each expert trained on its side only, with its own seed: (fixture, sigma range, seed).
+# T2V config's `boundary`; samplers/experts.py T2V_BOUNDARY, restated as this file runs as a script and
+# checked equal by test_learned_wan.py). The learned pair is split there, each expert trained on its
+# side only, with its own seed: (fixture, sigma range, seed).
 EXPERT_BOUNDARY = 0.875
 EXPERTS = {"high": (WEIGHTS / "learned_wan22_high.safetensors", (EXPERT_BOUNDARY, 1.0), 1),
            "low": (WEIGHTS / "learned_wan22_low.safetensors", (0.0, EXPERT_BOUNDARY), 2)}

@@ -51,6 +51,13 @@ def test_held_out_clips_are_what_the_edit_bench_assumes():
         assert warp_error(clips.movedim(2, 1), [(0, 0)] * 16) > 0.1
 
 
+def _denoised(model, conditioning, prompt, noisy, sigma):
+    """The model's clean estimate of `noisy` at `sigma` under `prompt`, as ComfyUI runs it (no CFG)."""
+    context = conditioning[prompt][0][0].expand(len(noisy), -1, -1)
+    with torch.no_grad():
+        return model.model.apply_model(noisy, torch.full((len(noisy),), sigma), c_crossattn=context)
+
+
 def _velocity_errors(model, conditioning, sigma):
     """{(class, prompt): velocity MSE} on held-out clips noised to `sigma`, as ComfyUI runs the model."""
     noise = torch.randn(CLIPS, *LATENT_SHAPE, generator=torch.Generator().manual_seed(5))
@@ -59,9 +66,7 @@ def _velocity_errors(model, conditioning, sigma):
         clean, _ = held_out_clips(condition, CLIPS)
         noisy = (1 - sigma) * clean + sigma * noise
         for prompt in (*CONDITIONS, ""):
-            context = conditioning[prompt][0][0].expand(CLIPS, -1, -1)
-            with torch.no_grad():
-                denoised = model.model.apply_model(noisy, torch.full((CLIPS,), sigma), c_crossattn=context)
+            denoised = _denoised(model, conditioning, prompt, noisy, sigma)
             errors[condition, prompt] = float((((noisy - denoised) / sigma - (noise - clean)) ** 2).mean())
     return errors
 
@@ -108,10 +113,7 @@ def test_the_model_denoises_by_the_motion(learned, sigma):
         moving, _ = held_out_clips(condition, CLIPS)
         errors = []
         for clean in (moving, moving[:, :, [0, 3, 1, 4, 2]]):
-            context = conditioning[condition][0][0].expand(CLIPS, -1, -1)
-            with torch.no_grad():
-                denoised = model.model.apply_model((1 - sigma) * clean + sigma * noise, torch.full((CLIPS,), sigma),
-                                                   c_crossattn=context)
+            denoised = _denoised(model, conditioning, condition, (1 - sigma) * clean + sigma * noise, sigma)
             errors.append(float(((denoised - clean) ** 2).mean()))
         assert errors[1] > 1.5 * errors[0], condition
 
@@ -179,9 +181,11 @@ def test_the_learned_pair_roundtrips_through_the_switch_each_expert_on_its_own_s
     through RewindHighNoiseExpert at Wan's T2V boundary, held-out clips, 16 AYS steps: at least 80 dB,
     and in both passes each expert is called only on its side of the boundary."""
     from rewind.nodes import diagnostics, sampling
+    from rewind.samplers.experts import T2V_BOUNDARY as boundary
 
+    # The pair was trained split where Wan 2.2 (and Rewind) switch (learned_wan.py restates it: it runs as a script).
+    assert EXPERTS["high"][1] == (boundary, 1.0) and EXPERTS["low"][1] == (0.0, boundary)
     (low, conditioning), (high, _) = (load_learned_wan(EXPERTS[name][0]) for name in ("low", "high"))
-    boundary = EXPERTS["high"][1][0]
     low_calls, high_calls = ModelCallCounter(low), ModelCallCounter(high)
     sigmas = sampling.RewindAYSScheduler.execute("Wan2.1", STEPS, 1.0).result[0]
     expert = sampling.RewindHighNoiseExpert.execute(high, boundary, high_cfg).result[0]
