@@ -78,6 +78,16 @@ def _experts(node: type[io.ComfyNode], model, cfg: float, high: HighNoiseExpert 
     return {name: Expert(_windowed(node, expert.model, options), expert.cfg) for name, expert in experts.items()}
 
 
+def _boundary(high: HighNoiseExpert | None) -> float | None:
+    """Where a pass's experts switch; None with one model."""
+    return high.boundary if high is not None else None
+
+
+def _guidance(positive, negative, cfg: float, high: HighNoiseExpert | None) -> str:
+    """The pass's guidance_fingerprint: the prompts and every expert's cfg."""
+    return guidance_fingerprint(positive, negative, cfg, high.cfg if high is not None else None)
+
+
 def _expert_notes(segments: tuple[Segment, ...], high: HighNoiseExpert | None) -> list[str]:
     note = idle_expert_note(segments, high.boundary) if high is not None else None
     return [note] if note else []
@@ -129,13 +139,13 @@ class RewindUnsampler(io.ComfyNode):
         notes = check_schedule(model, path)
         ensure_trajectory_fits(model, latent["samples"], path)
         sampler = unsample_sampler(solver, exact_iterations, record_trajectory=True)
-        boundary = high_noise_expert.boundary if high_noise_expert is not None else None
+        boundary = _boundary(high_noise_expert)
         segments = split_path(path, "unsample", sampler.solver, sampler.exact_iterations, boundary)
         for note in [*notes, *short_of_model_noise(model, path), *_expert_notes(segments, high_noise_expert)]:
             warn(cls, note)
         samples, result = run_pass(experts, positive, negative, latent, sampler, path, segments)
         # The trajectory is already in host memory (RewindSampler offloads it as it goes).
-        guidance = guidance_fingerprint(positive, negative, cfg, high_noise_expert.cfg if high_noise_expert else None)
+        guidance = _guidance(positive, negative, cfg, high_noise_expert)
         state = UnsampledState(tuple(path), sampler.solver, sampler.exact_iterations > 0, model_family(model),
                                tuple(samples.shape), result.trajectory,
                                offload(result.previous) if result.previous is not None else None,
@@ -181,9 +191,7 @@ class RewindResampler(io.ComfyNode):
         experts = _experts(cls, model, cfg, high_noise_expert, context_options)
         plan = plan_resample(latent.get(LATENT_KEY), tuple(latent["samples"].shape), solver, model_family(model),
                              as_path(sigmas, "resample") if sigmas is not None else None,
-                             guidance_fingerprint(positive, negative, cfg,
-                                                  high_noise_expert.cfg if high_noise_expert else None),
-                             high_noise_expert.boundary if high_noise_expert is not None else None)
+                             _guidance(positive, negative, cfg, high_noise_expert), _boundary(high_noise_expert))
         for note in [*plan.notes, *check_schedule(model, list(plan.path)), *_expert_notes(plan.segments, high_noise_expert)]:
             warn(cls, note)
         sampler = RewindSampler("resample", plan.solver, hook_factory=coherence.make_hook if coherence is not None else None,
@@ -416,7 +424,7 @@ class RewindFlowEdit(io.ComfyNode):
             warn(cls, note)
         given_mask = mask if mask is not None else latent.get("noise_mask")
         shaped_mask = edit_mask(model, given_mask, latent["samples"]) if given_mask is not None else None
-        segments = split_edit(path, n_max, high_noise_expert.boundary if high_noise_expert is not None else None)
+        segments = split_edit(path, n_max, _boundary(high_noise_expert))
         for note in _expert_notes(segments, high_noise_expert):
             warn(cls, note)
         sampler = FlowEditSampler(path, n_max, n_min, n_avg, noise_correlation, seed, shaped_mask)
